@@ -1,0 +1,654 @@
+/*
+ * tk_config.c - the settings table and its four readers: defaults, the
+ * file, the environment and the command line.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tk_config.h"
+#include "tk_log.h"
+
+enum setting_type {
+	T_STRING,
+	T_UINT,
+	T_SECONDS,	/* unsigned, with an optional s/m/h/d suffix */
+	T_MODE,		/* octal */
+	T_BOOL,
+	T_LEVEL,	/* a log level name */
+	T_FORMAT,	/* a log format name */
+};
+
+struct setting {
+	const char		*name;		/* snake_case; flag and variable derive from it */
+	enum setting_type	 type;
+	size_t			 offset;
+	const char		*dflt;		/* NULL: computed in finish() */
+	unsigned long		 min, max;	/* for numbers */
+	bool			 restart;	/* SIGHUP cannot change it */
+	const char		*help;
+};
+
+#define OFF(f)	offsetof(struct tk_config, f)
+
+/* The one table: order here is the order of --help. */
+static const struct setting settings[] = {
+	{ "listen", T_STRING, OFF(listen), "", 0, 0, true,
+	  "HOST:PORT or socket PATH to listen on; default: fd 0 from spawn-fcgi" },
+	{ "listen_mode", T_MODE, OFF(listen_mode), "0660", 0, 07777, true,
+	  "permissions of a unix socket made by --listen" },
+	{ "listen_group", T_STRING, OFF(listen_group), "", 0, 0, true,
+	  "group of a unix socket made by --listen" },
+	{ "database_url", T_STRING, OFF(database_url), "", 0, 0, false,
+	  "libpq connection string of tokend; default: libpq's PG* variables" },
+	{ "admin_database_url", T_STRING, OFF(admin_database_url), "", 0, 0, false,
+	  "connection string of tokenctl; default: database_url" },
+	{ "workers", T_UINT, OFF(workers), NULL, 0, 1024, false,
+	  "worker processes; 0 serves in the master; default: number of CPUs" },
+	{ "threads", T_UINT, OFF(threads), "4", 1, 1024, false,
+	  "request threads per worker" },
+	{ "pool_size", T_UINT, OFF(pool_size), NULL, 1, 1024, false,
+	  "database connections per worker; default: threads" },
+	{ "pool_acquire_timeout_ms", T_UINT, OFF(pool_acquire_timeout_ms), "1000", 1, 600000, false,
+	  "longest wait for a free connection before 503" },
+	{ "statement_timeout_ms", T_UINT, OFF(statement_timeout_ms), "2000", 1, 600000, false,
+	  "PostgreSQL statement_timeout of tokend's connections" },
+	{ "request_timeout", T_SECONDS, OFF(request_timeout), "5", 1, 3600, false,
+	  "longest time a request may take before 503" },
+	{ "max_requests", T_UINT, OFF(max_requests), "0", 0, UINT_MAX, false,
+	  "requests after which a worker is replaced; 0: never" },
+	{ "shutdown_timeout", T_SECONDS, OFF(shutdown_timeout), "30", 1, 3600, false,
+	  "longest drain on SIGTERM before workers are killed" },
+	{ "base_path", T_STRING, OFF(base_path), "/v1", 0, 0, false,
+	  "path prefix of every endpoint" },
+	{ "max_body_bytes", T_UINT, OFF(max_body_bytes), "16384", 1, 1048576, false,
+	  "largest request body read; more answers 413" },
+	{ "rotation_grace_seconds", T_SECONDS, OFF(rotation_grace_seconds), "60", 0, 31536000, false,
+	  "overlap of a rotated token when the request names none" },
+	{ "retry_after_seconds", T_SECONDS, OFF(retry_after_seconds), "1", 1, 3600, false,
+	  "value of Retry-After on 503 and 429" },
+	{ "trusted_addresses", T_STRING, OFF(trusted_addresses), "127.0.0.0/8,::1", 0, 0, false,
+	  "addresses of front ends allowed to connect (also FCGI_WEB_SERVER_ADDRS)" },
+	{ "log_level", T_LEVEL, OFF(log_level), "info", 0, 0, false,
+	  "error, warn, info or debug" },
+	{ "log_format", T_FORMAT, OFF(log_format), "logfmt", 0, 0, false,
+	  "logfmt or json" },
+	{ "rate_limit_window", T_SECONDS, OFF(rate_limit_window), "60", 1, 86400, false,
+	  "window of the per-address failure budget" },
+	{ "rate_limit_budget", T_UINT, OFF(rate_limit_budget), "20", 1, 1000000, false,
+	  "failed authentications per address and window before 429" },
+	{ "prepared_statements", T_BOOL, OFF(prepared_statements), "on", 0, 0, false,
+	  "use prepared statements (off behind a transaction-mode pooler)" },
+};
+#define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
+
+/* Where a value came from, so a message can name it. */
+struct origin {
+	const char	*what;	/* "flag", "environment", "file" */
+	const char	*file;
+	unsigned int	 line;
+};
+
+static const struct setting *
+find_setting(const char *name, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < NSETTINGS; i++)
+		if (strlen(settings[i].name) == len &&
+		    strncmp(settings[i].name, name, len) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+/* "--pool-size" -> "pool_size"; NULL unless s is a flag. */
+static bool
+flag_to_name(const char *flag, char *out, size_t outlen)
+{
+	size_t	i;
+
+	if (strncmp(flag, "--", 2) != 0)
+		return false;
+	flag += 2;
+	for (i = 0; flag[i] != '\0' && flag[i] != '=' && i + 1 < outlen; i++)
+		out[i] = flag[i] == '-' ? '_' : flag[i];
+	out[i] = '\0';
+	return true;
+}
+
+static void
+env_name(const char *name, char *out, size_t outlen)
+{
+	size_t	i;
+
+	snprintf(out, outlen, "TOKEND_");
+	for (i = 0; name[i] != '\0' && i + 8 < outlen; i++)
+		out[7 + i] = (char)toupper((unsigned char)name[i]);
+	out[7 + i] = '\0';
+}
+
+static void
+say_bad(const struct setting *s, const struct origin *o, const char *value,
+    const char *why)
+{
+	char	esc[128];
+
+	tk_log_escape(value, esc, sizeof(esc));
+	if (o->file != NULL)
+		fprintf(stderr, "tokend: %s:%u: invalid value \"%s\" for setting "
+		    "%s: %s\n", o->file, o->line, esc, s->name, why);
+	else
+		fprintf(stderr, "tokend: invalid value \"%s\" for setting %s "
+		    "(%s): %s\n", esc, s->name, o->what, why);
+}
+
+static bool
+parse_number(const char *value, enum setting_type type, unsigned long *out)
+{
+	char		*end;
+	unsigned long	 v, mult = 1;
+
+	if (!isdigit((unsigned char)value[0]))
+		return false;
+	errno = 0;
+	v = strtoul(value, &end, type == T_MODE ? 8 : 10);
+	if (errno != 0)
+		return false;
+	if (type == T_SECONDS && *end != '\0' && end[1] == '\0') {
+		switch (*end++) {
+		case 's': mult = 1; break;
+		case 'm': mult = 60; break;
+		case 'h': mult = 3600; break;
+		case 'd': mult = 86400; break;
+		default: return false;
+		}
+	}
+	if (*end != '\0' || v > ULONG_MAX / mult)
+		return false;
+	*out = v * mult;
+	return true;
+}
+
+static bool
+parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "on", "true", "yes", "1" };
+	static const char *const no[] = { "off", "false", "no", "0" };
+	size_t	i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+static enum tk_err
+apply(struct tk_config *cfg, const struct setting *s, const char *value,
+    const struct origin *o)
+{
+	char		*field = (char *)cfg + s->offset;
+	unsigned long	 n;
+	bool		 b;
+	char		*copy;
+
+	switch (s->type) {
+	case T_STRING:
+	case T_LEVEL:
+	case T_FORMAT:
+		if (s->type == T_LEVEL && tk_log_level_parse(value) < 0) {
+			say_bad(s, o, value, "expected error, warn, info or debug");
+			return TK_EINVAL;
+		}
+		if (s->type == T_FORMAT && strcmp(value, "logfmt") != 0 &&
+		    strcmp(value, "json") != 0) {
+			say_bad(s, o, value, "expected logfmt or json");
+			return TK_EINVAL;
+		}
+		if ((copy = strdup(value)) == NULL)
+			return TK_ENOMEM;
+		free(*(char **)(void *)field);
+		*(char **)(void *)field = copy;
+		return TK_OK;
+	case T_UINT:
+	case T_SECONDS:
+	case T_MODE:
+		if (!parse_number(value, s->type, &n)) {
+			say_bad(s, o, value, s->type == T_SECONDS ?
+			    "expected seconds, optionally with s, m, h or d" :
+			    s->type == T_MODE ? "expected an octal mode" :
+			    "expected a non-negative integer");
+			return TK_EINVAL;
+		}
+		if (n < s->min || n > s->max) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "must be between %lu and %lu",
+			    s->min, s->max);
+			say_bad(s, o, value, why);
+			return TK_EINVAL;
+		}
+		*(unsigned int *)(void *)field = (unsigned int)n;
+		return TK_OK;
+	case T_BOOL:
+		if (!parse_bool(value, &b)) {
+			say_bad(s, o, value, "expected on or off");
+			return TK_EINVAL;
+		}
+		*(bool *)(void *)field = b;
+		return TK_OK;
+	}
+	return TK_EINTERNAL;
+}
+
+static char *
+trim(char *s)
+{
+	char	*end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* Read "name = value" lines; '#' starts a comment line. */
+static enum tk_err
+read_file(struct tk_config *cfg, const char *path)
+{
+	FILE			*fp;
+	char			 line[4096];
+	struct origin		 o = { "file", path, 0 };
+	enum tk_err		 err = TK_OK;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "tokend: could not open config file \"%s\": %s\n",
+		    path, strerror(errno));
+		return TK_EINVAL;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		const struct setting	*s;
+		char			*key, *value, *eq;
+		size_t			 vlen;
+
+		o.line++;
+		key = trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			fprintf(stderr, "tokend: %s:%u: expected \"name = value\"\n",
+			    path, o.line);
+			err = TK_EINVAL;
+			break;
+		}
+		*eq = '\0';
+		key = trim(key);
+		value = trim(eq + 1);
+		vlen = strlen(value);
+		if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+			value[vlen - 1] = '\0';
+			value++;
+		}
+		if ((s = find_setting(key, strlen(key))) == NULL) {
+			fprintf(stderr, "tokend: %s:%u: unknown setting \"%s\"\n",
+			    path, o.line, key);
+			err = TK_EINVAL;
+			break;
+		}
+		if ((err = apply(cfg, s, value, &o)) != TK_OK)
+			break;
+	}
+	fclose(fp);
+	return err;
+}
+
+/* The value of a flag: "--name=value" or "--name value". */
+static const char *
+flag_value(int argc, char *argv[], int *i)
+{
+	const char	*eq = strchr(argv[*i], '=');
+
+	if (eq != NULL)
+		return eq + 1;
+	if (*i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+static bool
+is_action(const char *name)
+{
+	return strcmp(name, "help") == 0 || strcmp(name, "version") == 0 ||
+	    strcmp(name, "check_config") == 0;
+}
+
+/*
+ * One pass over the command line: with settings_too false it only finds
+ * --config and the actions; with true it applies settings.
+ */
+static enum tk_err
+read_flags(struct tk_config *cfg, int argc, char *argv[], int *rest,
+    bool settings_too)
+{
+	struct origin	o = { "flag", NULL, 0 };
+	char		name[64];
+	int		i;
+	enum tk_err	err;
+
+	for (i = 1; i < argc; i++) {
+		const struct setting	*s;
+		const char		*value;
+
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		if (!flag_to_name(argv[i], name, sizeof(name))) {
+			if (rest != NULL)
+				break;
+			fprintf(stderr, "tokend: unexpected argument \"%s\"; "
+			    "see --help\n", argv[i]);
+			return TK_EINVAL;
+		}
+		if (is_action(name)) {
+			if (!settings_too) {
+				if (strcmp(name, "help") == 0)
+					cfg->help = true;
+				else if (strcmp(name, "version") == 0)
+					cfg->version = true;
+				else
+					cfg->check_config = true;
+			}
+			continue;
+		}
+		if (strcmp(name, "config") == 0) {
+			if ((value = flag_value(argc, argv, &i)) == NULL)
+				goto missing;
+			if (!settings_too) {
+				free(cfg->config_file);
+				if ((cfg->config_file = strdup(value)) == NULL)
+					return TK_ENOMEM;
+			}
+			continue;
+		}
+		if ((s = find_setting(name, strlen(name))) == NULL) {
+			if (rest != NULL && !settings_too)
+				continue;	/* the caller may know it */
+			fprintf(stderr, "tokend: unknown option \"%s\"; see --help\n",
+			    argv[i]);
+			return TK_EINVAL;
+		}
+		if ((value = flag_value(argc, argv, &i)) == NULL)
+			goto missing;
+		if (settings_too && (err = apply(cfg, s, value, &o)) != TK_OK)
+			return err;
+	}
+	if (rest != NULL)
+		*rest = i;
+	return TK_OK;
+missing:
+	fprintf(stderr, "tokend: option \"%s\" needs a value\n", argv[i]);
+	return TK_EINVAL;
+}
+
+/* Defaults that depend on others: workers = CPUs, pool_size = threads. */
+static void
+finish(struct tk_config *cfg, bool workers_set, bool pool_set)
+{
+	if (!workers_set) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		cfg->workers = n > 0 && n < 1024 ? (unsigned int)n : 1;
+	}
+	if (!pool_set)
+		cfg->pool_size = cfg->threads;
+}
+
+static bool
+was_set(const char *name, int argc, char *argv[])
+{
+	char	env[64];
+	int	i;
+
+	env_name(name, env, sizeof(env));
+	if (getenv(env) != NULL)
+		return true;
+	for (i = 1; i < argc; i++) {
+		char n[64];
+
+		if (flag_to_name(argv[i], n, sizeof(n)) && strcmp(n, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Did the file set it?  Read again cheaply: files are small. */
+static bool
+file_sets(const char *path, const char *name)
+{
+	FILE	*fp;
+	char	 line[4096];
+	bool	 found = false;
+
+	if (path == NULL || (fp = fopen(path, "r")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+		char *key = trim(line), *eq;
+
+		if (*key == '#' || (eq = strchr(key, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		found = strcmp(trim(key), name) == 0;
+	}
+	fclose(fp);
+	return found;
+}
+
+enum tk_err
+tk_config_load(struct tk_config **out, int argc, char *argv[], int *rest)
+{
+	struct tk_config	*cfg;
+	struct origin		 o = { "default", NULL, 0 };
+	const char		*v;
+	char			 env[64];
+	size_t			 i;
+	enum tk_err		 err;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return TK_ENOMEM;
+	cfg->argc = argc;
+	cfg->argv = argv;
+	for (i = 0; i < NSETTINGS; i++)
+		if (settings[i].dflt != NULL &&
+		    (err = apply(cfg, &settings[i], settings[i].dflt, &o)) != TK_OK)
+			goto fail;
+	if ((err = read_flags(cfg, argc, argv, rest, false)) != TK_OK)
+		goto fail;
+	if (cfg->config_file == NULL && (v = getenv("TOKEND_CONFIG")) != NULL &&
+	    *v != '\0' && (cfg->config_file = strdup(v)) == NULL) {
+		err = TK_ENOMEM;
+		goto fail;
+	}
+	if (cfg->config_file != NULL &&
+	    (err = read_file(cfg, cfg->config_file)) != TK_OK)
+		goto fail;
+	o.what = "environment";
+	for (i = 0; i < NSETTINGS; i++) {
+		env_name(settings[i].name, env, sizeof(env));
+		if ((v = getenv(env)) != NULL &&
+		    (err = apply(cfg, &settings[i], v, &o)) != TK_OK)
+			goto fail;
+	}
+	if ((err = read_flags(cfg, argc, argv, rest, true)) != TK_OK)
+		goto fail;
+	finish(cfg,
+	    was_set("workers", argc, argv) ||
+	    file_sets(cfg->config_file, "workers"),
+	    was_set("pool_size", argc, argv) ||
+	    file_sets(cfg->config_file, "pool_size"));
+	if (cfg->base_path[0] != '\0' && (cfg->base_path[0] != '/' ||
+	    cfg->base_path[strlen(cfg->base_path) - 1] == '/')) {
+		fprintf(stderr, "tokend: invalid value \"%s\" for setting "
+		    "base_path: must start with / and not end with /\n",
+		    cfg->base_path);
+		err = TK_EINVAL;
+		goto fail;
+	}
+	*out = cfg;
+	return TK_OK;
+fail:
+	tk_config_free(cfg);
+	return err;
+}
+
+enum tk_err
+tk_config_reload(const struct tk_config *old, struct tk_config **out)
+{
+	struct tk_config	*cfg;
+	size_t			 i;
+	enum tk_err		 err;
+	int			 rest;
+
+	if ((err = tk_config_load(&cfg, old->argc, old->argv, &rest)) != TK_OK)
+		return err;
+	for (i = 0; i < NSETTINGS; i++) {
+		const struct setting	*s = &settings[i];
+		char			*nf = (char *)cfg + s->offset;
+		const char		*of = (const char *)old + s->offset;
+
+		if (!s->restart)
+			continue;
+		if (s->type == T_STRING) {
+			char **np = (char **)(void *)nf;
+			char *const *op = (char *const *)(const void *)of;
+
+			if (strcmp(*np, *op) == 0)
+				continue;
+			tk_log_warn("setting %s needs a restart: keeping its "
+			    "value", s->name);
+			free(*np);
+			if ((*np = strdup(*op)) == NULL) {
+				tk_config_free(cfg);
+				return TK_ENOMEM;
+			}
+		} else if (memcmp(nf, of, sizeof(unsigned int)) != 0) {
+			tk_log_warn("setting %s needs a restart: keeping its "
+			    "value", s->name);
+			memcpy(nf, of, sizeof(unsigned int));
+		}
+	}
+	*out = cfg;
+	return TK_OK;
+}
+
+void
+tk_config_free(struct tk_config *cfg)
+{
+	size_t	i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < NSETTINGS; i++)
+		if (settings[i].type == T_STRING || settings[i].type == T_LEVEL ||
+		    settings[i].type == T_FORMAT)
+			free(*(char **)(void *)((char *)cfg + settings[i].offset));
+	free(cfg->config_file);
+	free(cfg);
+}
+
+void
+tk_config_usage(FILE *fp, const char *progname)
+{
+	char	env[64], flag[64];
+	size_t	i, j;
+
+	fprintf(fp,
+	    "usage: %s [--config FILE] [--check-config] [--help] [--version] "
+	    "[--SETTING VALUE ...]\n\n"
+	    "Every setting has a flag, an environment variable and a line "
+	    "\"name = value\"\nin the file named by --config or TOKEND_CONFIG. "
+	    "Precedence: flag > environment\n> file > default. SIGHUP re-reads "
+	    "the file; settings marked (restart) keep\ntheir value until "
+	    "tokend restarts.\n\nsettings:\n", progname);
+	for (i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+
+		for (j = 0; s->name[j] != '\0' && j + 1 < sizeof(flag); j++)
+			flag[j] = s->name[j] == '_' ? '-' : s->name[j];
+		flag[j] = '\0';
+		env_name(s->name, env, sizeof(env));
+		fprintf(fp, "  --%-26s %s%s\n  %-28s %s, default: %s\n", flag,
+		    s->help, s->restart ? " (restart)" : "", "", env,
+		    s->dflt == NULL ? "see above" :
+		    s->dflt[0] == '\0' ? "none" : s->dflt);
+	}
+}
+
+/* Mask a password in a URL or conninfo so the dump can be shared. */
+static void
+print_masked(FILE *fp, const char *name, const char *value)
+{
+	const char	*pw;
+
+	if (strstr(name, "url") != NULL &&
+	    ((pw = strstr(value, "password=")) != NULL)) {
+		fprintf(fp, "%s = %.*spassword=***\n", name,
+		    (int)(pw - value), value);
+		return;
+	}
+	if (strstr(name, "url") != NULL && strstr(value, "://") != NULL &&
+	    strchr(value, '@') != NULL) {
+		const char *at = strchr(value, '@');
+		const char *colon = strchr(strstr(value, "://") + 3, ':');
+
+		if (colon != NULL && colon < at) {
+			fprintf(fp, "%s = %.*s:***%s\n", name,
+			    (int)(colon - value), value, at);
+			return;
+		}
+	}
+	fprintf(fp, "%s = %s\n", name, value);
+}
+
+void
+tk_config_dump(const struct tk_config *cfg, FILE *fp)
+{
+	size_t	i;
+
+	for (i = 0; i < NSETTINGS; i++) {
+		const struct setting	*s = &settings[i];
+		const char		*field = (const char *)cfg + s->offset;
+
+		switch (s->type) {
+		case T_STRING:
+		case T_LEVEL:
+		case T_FORMAT:
+			print_masked(fp, s->name,
+			    *(char *const *)(const void *)field);
+			break;
+		case T_MODE:
+			fprintf(fp, "%s = %04o\n", s->name,
+			    *(const unsigned int *)(const void *)field);
+			break;
+		case T_BOOL:
+			fprintf(fp, "%s = %s\n", s->name,
+			    *(const bool *)(const void *)field ? "on" : "off");
+			break;
+		default:
+			fprintf(fp, "%s = %u\n", s->name,
+			    *(const unsigned int *)(const void *)field);
+			break;
+		}
+	}
+}

@@ -1,0 +1,653 @@
+/*
+ * tk_handler.c - IssueLongTermToken, IssueShortTermToken, RevokeToken.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "tk_handler.h"
+#include "tk_json.h"
+#include "tk_log.h"
+#include "tk_route.h"
+#include "tk_token.h"
+
+#define CH_BEARER		"Bearer realm=\"tokend\""
+#define CH_KEY			"ClientKey realm=\"tokend\", header=\"X-Client-Key\""
+#define CH_BEARER_INVALID	"Bearer realm=\"tokend\", error=\"invalid_token\""
+#define CH_KEY_INVALID		"ClientKey realm=\"tokend\", header=\"X-Client-Key\", " \
+				"error=\"invalid_client\""
+#define CH_INSUFFICIENT		"Bearer realm=\"tokend\", error=\"insufficient_scope\""
+
+/* Fixed details: a 401 on a key and a 404 on a token never say more. */
+#define DETAIL_BAD_KEY		"client authentication failed"
+#define DETAIL_BAD_TOKEN	"the token is not valid"
+#define DETAIL_NO_TOKEN		"no token with this id can be reached with this credential"
+
+enum stmt {
+	STMT_ISSUE_LONG,
+	STMT_ROTATE,
+	STMT_ISSUE_SHORT,
+	STMT_REVOKE,
+};
+
+const struct tk_pool_stmt tk_handler_stmts[] = {
+	[STMT_ISSUE_LONG] = { "tokend_issue_long",
+	    "SELECT * FROM tokend_issue_long($1::uuid, $2::uuid, $3::bytea, "
+	    "$4::uuid, $5::bytea, $6::text, $7::integer, $8::text, $9::text, "
+	    "$10::inet)", 10 },
+	[STMT_ROTATE] = { "tokend_rotate",
+	    "SELECT * FROM tokend_rotate($1::uuid, $2::uuid, $3::bytea, "
+	    "$4::uuid, $5::bytea, $6::uuid, $7::uuid, $8::bytea, $9::text, "
+	    "$10::integer, $11::integer, $12::integer, $13::text, $14::text, "
+	    "$15::inet)", 15 },
+	[STMT_ISSUE_SHORT] = { "tokend_issue_short",
+	    "SELECT * FROM tokend_issue_short($1::uuid, $2::bytea, $3::uuid, "
+	    "$4::bytea, $5::text, $6::integer, $7::text, $8::text, $9::inet)", 9 },
+	[STMT_REVOKE] = { "tokend_revoke",
+	    "SELECT * FROM tokend_revoke($1::text, $2::uuid, $3::bytea, "
+	    "$4::uuid, $5::text, $6::inet)", 6 },
+};
+const unsigned int tk_handler_nstmts =
+    sizeof(tk_handler_stmts) / sizeof(tk_handler_stmts[0]);
+
+/* Columns every function returns first. */
+enum { COL_OUTCOME, COL_DETAIL, COL_KNOWN_CLIENT, COL_FIRST_VALUE };
+
+/* A credential presented with the request, checked offline. */
+enum cred_state {
+	CRED_NONE,		/* absent, or another scheme */
+	CRED_MALFORMED,		/* empty or repeated Bearer: 400 */
+	CRED_PRESENT,
+};
+
+struct cred {
+	enum cred_state	 state;
+	bool		 well_formed;	/* prefix, length, alphabet, checksum */
+	struct tk_token	 tok;
+	char		 id[TK_UUID_STR_LEN + 1];
+	unsigned char	 digest[TK_DIGEST_LEN];
+};
+
+/* A token made for the answer, before the database accepts it. */
+struct minted {
+	char		 token[TK_TOKEN_LEN + 1];
+	char		 id[TK_UUID_STR_LEN + 1];
+	unsigned char	 digest[TK_DIGEST_LEN];
+};
+
+static void
+cred_check(struct cred *c, const char *value, size_t len)
+{
+	char	buf[TK_TOKEN_LEN + 1];
+
+	c->state = CRED_PRESENT;
+	c->well_formed = false;
+	if (len != TK_TOKEN_LEN)
+		return;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	if (tk_token_parse(buf, &c->tok) == TK_OK) {
+		c->well_formed = true;
+		tk_uuid_format(c->tok.id, c->id);
+		tk_token_digest(buf, c->digest);
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+/*
+ * Read "Authorization: Bearer <token>".  Another scheme is no credential;
+ * "Bearer" with nothing, or with more than one token (a repeated header
+ * joined by the web server with ", "), is malformed.
+ */
+static void
+parse_bearer(const char *authz, struct cred *c)
+{
+	const char	*p;
+	size_t		 len;
+
+	memset(c, 0, sizeof(*c));
+	c->state = CRED_NONE;
+	if (authz == NULL)
+		return;
+	p = authz;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncasecmp(p, "Bearer", 6) != 0 ||
+	    (p[6] != '\0' && p[6] != ' ' && p[6] != '\t'))
+		return;
+	p += 6;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	len = strcspn(p, " \t,");
+	if (len == 0 || p[len] != '\0') {
+		const char *q = p + len;
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (len == 0 || *q != '\0') {
+			c->state = CRED_MALFORMED;
+			return;
+		}
+	}
+	cred_check(c, p, len);
+}
+
+static void
+parse_key(const char *value, struct cred *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->state = CRED_NONE;
+	if (value == NULL)
+		return;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	if (*value == '\0')
+		return;
+	cred_check(c, value, strcspn(value, " \t"));
+	if (value[strcspn(value, " \t")] != '\0')
+		c->well_formed = false;
+}
+
+static enum tk_err
+mint(enum tk_token_kind kind, struct minted *m)
+{
+	unsigned char	id[TK_UUID_LEN];
+	enum tk_err	err;
+
+	if ((err = tk_uuid_new(id)) != TK_OK ||
+	    (err = tk_token_mint(kind, id, m->token)) != TK_OK)
+		return err;
+	tk_uuid_format(id, m->id);
+	tk_token_digest(m->token, m->digest);
+	return TK_OK;
+}
+
+static void
+no_store(struct tk_response *resp)
+{
+	tk_http_add_header(resp, "Cache-Control", "no-store");
+	tk_http_add_header(resp, "Pragma", "no-cache");
+}
+
+static void
+problem(struct tk_response *resp, const char *error, const char *detail,
+    const char *request_id)
+{
+	if (tk_http_problem(resp, error, detail, request_id) != TK_OK)
+		tk_log_error("unknown error code %s request_id=%s", error,
+		    request_id);
+}
+
+static void
+unavailable(const struct tk_handler_ctx *ctx, struct tk_response *resp,
+    enum tk_err err, const char *request_id)
+{
+	char	seconds[16];
+
+	if (err == TK_EINTERNAL) {
+		problem(resp, "server_error", "internal error; see the log for "
+		    "this request id", request_id);
+		return;
+	}
+	problem(resp, "service_unavailable", err == TK_ETIMEDOUT ?
+	    "the request timed out; retry later" :
+	    "the database is unavailable; retry later", request_id);
+	snprintf(seconds, sizeof(seconds), "%u", ctx->cfg->retry_after_seconds);
+	tk_http_add_header(resp, "Retry-After", seconds);
+}
+
+/* 401 on a missing credential: the challenges, no error= (RFC 6750 §3.1). */
+static void
+no_credential(struct tk_response *resp, bool key_too, const char *request_id)
+{
+	tk_http_add_header(resp, "WWW-Authenticate", CH_BEARER);
+	if (key_too)
+		tk_http_add_header(resp, "WWW-Authenticate", CH_KEY);
+	problem(resp, key_too ? "invalid_client" : "invalid_token",
+	    "this request needs a credential", request_id);
+}
+
+/*
+ * A refused credential: counted per address (and client, when it named
+ * one that exists) in shared memory, never with a write of its own.
+ */
+static void
+bad_key(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    struct tk_response *resp, const char *client)
+{
+	tk_abuse_fail(ctx->abuse, req->remote_addr, client);
+	tk_http_add_header(resp, "WWW-Authenticate", CH_KEY_INVALID);
+	problem(resp, "invalid_client", DETAIL_BAD_KEY, req->request_id);
+}
+
+static void
+bad_token(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    struct tk_response *resp, const char *client)
+{
+	tk_abuse_fail(ctx->abuse, req->remote_addr, client);
+	tk_http_add_header(resp, "WWW-Authenticate", CH_BEARER_INVALID);
+	problem(resp, "invalid_token", DETAIL_BAD_TOKEN, req->request_id);
+}
+
+/* 429 once the address has used its budget of failures (CONTRACT §12). */
+static bool
+limited(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    struct tk_response *resp)
+{
+	char	seconds[16];
+
+	if (!tk_abuse_is_limited(ctx->abuse, req->remote_addr))
+		return false;
+	problem(resp, "too_many_requests", "too many failed authentications "
+	    "from this address; retry later", req->request_id);
+	snprintf(seconds, sizeof(seconds), "%u", ctx->cfg->retry_after_seconds);
+	tk_http_add_header(resp, "Retry-After", seconds);
+	return true;
+}
+
+/* Map a failed outcome of a SQL function to its answer. */
+static void
+outcome_problem(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    struct tk_response *resp, const PGresult *res)
+{
+	const char	*outcome = PQgetvalue(res, 0, COL_OUTCOME);
+	const char	*detail = PQgetvalue(res, 0, COL_DETAIL);
+	const char	*client = PQgetisnull(res, 0, COL_KNOWN_CLIENT) ? NULL :
+			    PQgetvalue(res, 0, COL_KNOWN_CLIENT);
+	const char	*request_id = req->request_id;
+
+	if (strcmp(outcome, "invalid_client") == 0)
+		bad_key(ctx, req, resp, client);
+	else if (strcmp(outcome, "invalid_token") == 0)
+		bad_token(ctx, req, resp, client);
+	else if (strcmp(outcome, "insufficient_scope") == 0) {
+		tk_http_add_header(resp, "WWW-Authenticate", CH_INSUFFICIENT);
+		problem(resp, outcome, detail, request_id);
+	} else if (strcmp(outcome, "not_found") == 0)
+		problem(resp, outcome, DETAIL_NO_TOKEN, request_id);
+	else if (strcmp(outcome, "invalid_request") == 0 ||
+	    strcmp(outcome, "invalid_scope") == 0 ||
+	    strcmp(outcome, "conflict") == 0)
+		problem(resp, outcome, detail, request_id);
+	else {
+		tk_log_error("unexpected outcome %s request_id=%s", outcome,
+		    request_id);
+		problem(resp, "server_error", "internal error; see the log for "
+		    "this request id", request_id);
+	}
+}
+
+/* Body checks of the order of CONTRACT §8: size, then media type. */
+static bool
+body_acceptable(const struct tk_request *req, struct tk_response *resp,
+    bool optional)
+{
+	if (req->body_too_large) {
+		problem(resp, "payload_too_large", "the request body is too large",
+		    req->request_id);
+		return false;
+	}
+	if (optional && req->body_len == 0)
+		return true;
+	if (!tk_http_is_json(req->content_type)) {
+		problem(resp, "unsupported_media_type",
+		    "the request body must be application/json", req->request_id);
+		return false;
+	}
+	return true;
+}
+
+static void
+add_string(struct json_object *obj, const char *key, const char *value)
+{
+	json_object_object_add(obj, key, value != NULL ?
+	    json_object_new_string(value) : NULL);
+}
+
+static void
+ttl_text(char *buf, size_t len, bool has, int64_t value)
+{
+	if (has)
+		snprintf(buf, len, "%lld", (long long)value);
+	else
+		buf[0] = '\0';
+}
+
+/* The 201 of IssueLongTermToken, from the row of issue_long or rotate. */
+static void
+long_created(struct tk_response *resp, const PGresult *res,
+    const struct minted *m, const char *request_id)
+{
+	struct json_object	*obj;
+	int			 c = COL_FIRST_VALUE;
+
+	if ((obj = json_object_new_object()) == NULL) {
+		problem(resp, "server_error", "out of memory", request_id);
+		return;
+	}
+	add_string(obj, "token_id", PQgetvalue(res, 0, c));
+	add_string(obj, "long_token", m->token);
+	add_string(obj, "token_type", "long");
+	add_string(obj, "client_id", PQgetvalue(res, 0, c + 1));
+	add_string(obj, "scope", PQgetvalue(res, 0, c + 2));
+	add_string(obj, "issued_at", PQgetvalue(res, 0, c + 3));
+	add_string(obj, "expires_at", PQgetvalue(res, 0, c + 4));
+	add_string(obj, "rotated_from", PQgetisnull(res, 0, c + 5) ? NULL :
+	    PQgetvalue(res, 0, c + 5));
+	if (tk_http_json(resp, 201, obj) != TK_OK)
+		problem(resp, "server_error", "out of memory", request_id);
+	snprintf(resp->token_id, sizeof(resp->token_id), "%s", m->id);
+	json_object_put(obj);
+}
+
+/*
+ * Run one SQL function.  On TK_OK *res is its row; a failure has already
+ * been answered in resp.
+ */
+static enum tk_err
+call(const struct tk_handler_ctx *ctx, enum stmt stmt, const char *const *values,
+    const int *lengths, const int *formats, const struct tk_request *req,
+    const struct timespec *deadline, struct tk_response *resp, PGresult **res)
+{
+	enum tk_err	err;
+
+	err = tk_pool_exec(ctx->pool, stmt, values, lengths, formats, deadline,
+	    req->request_id, res);
+	if (err != TK_OK) {
+		unavailable(ctx, resp, err, req->request_id);
+		return err;
+	}
+	if (PQntuples(*res) != 1 || PQnfields(*res) < COL_FIRST_VALUE) {
+		tk_log_error("statement %s returned %d rows request_id=%s",
+		    tk_handler_stmts[stmt].name, PQntuples(*res), req->request_id);
+		PQclear(*res);
+		*res = NULL;
+		unavailable(ctx, resp, TK_EINTERNAL, req->request_id);
+		return TK_EINTERNAL;
+	}
+	return TK_OK;
+}
+
+static const char *
+remote_or_null(const struct tk_request *req)
+{
+	return req->remote_addr[0] != '\0' ? req->remote_addr : NULL;
+}
+
+static void
+serve_long(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    const struct timespec *deadline, struct tk_response *resp)
+{
+	struct tk_long_req	 lr;
+	struct tk_json_error	 jerr;
+	struct cred		 key, bearer;
+	struct minted		 m;
+	PGresult		*res = NULL;
+	char			 ttl[24], overlap[24], grace[24];
+	const char		*outcome;
+	bool			 rotate;
+
+	memset(&lr, 0, sizeof(lr));
+	memset(&m, 0, sizeof(m));
+	no_store(resp);
+	if (!body_acceptable(req, resp, false))
+		goto out;
+	if (tk_json_parse_long(req->body, req->body_len, &lr, &jerr) != TK_OK) {
+		problem(resp, jerr.error, jerr.detail, req->request_id);
+		goto out;
+	}
+	if (limited(ctx, req, resp))
+		goto out;
+	rotate = lr.grant == TK_GRANT_ROTATE;
+
+	/* The credential: a client key wins over an Authorization header. */
+	parse_key(req->client_key, &key);
+	if (key.state == CRED_PRESENT) {
+		if (rotate && !lr.has_token_id) {
+			problem(resp, "invalid_request", "token_id is required "
+			    "to rotate with a client key", req->request_id);
+			goto out;
+		}
+		if (!key.well_formed || key.tok.kind != TK_TOKEN_CLIENT) {
+			bad_key(ctx, req, resp, NULL);
+			goto out;
+		}
+	} else if (!rotate) {
+		no_credential(resp, true, req->request_id);
+		goto out;
+	} else {
+		parse_bearer(req->authorization, &bearer);
+		if (bearer.state == CRED_NONE) {
+			no_credential(resp, true, req->request_id);
+			goto out;
+		}
+		if (bearer.state == CRED_MALFORMED) {
+			problem(resp, "invalid_request", "the Authorization header "
+			    "must hold exactly one Bearer token", req->request_id);
+			goto out;
+		}
+		if (!bearer.well_formed || bearer.tok.kind != TK_TOKEN_SHORT) {
+			bad_token(ctx, req, resp, NULL);
+			goto out;
+		}
+	}
+
+	if (mint(TK_TOKEN_LONG, &m) != TK_OK) {
+		unavailable(ctx, resp, TK_EINTERNAL, req->request_id);
+		goto out;
+	}
+	ttl_text(ttl, sizeof(ttl), lr.has_ttl, lr.ttl_seconds);
+	ttl_text(overlap, sizeof(overlap), lr.has_overlap, lr.overlap_seconds);
+	snprintf(grace, sizeof(grace), "%u", ctx->cfg->rotation_grace_seconds);
+	if (!rotate) {
+		const char *values[10] = { lr.client_id, key.id,
+		    (const char *)key.digest, m.id, (const char *)m.digest,
+		    lr.scope, ttl[0] ? ttl : NULL, lr.label, req->request_id,
+		    remote_or_null(req) };
+		const int lengths[10] = { 0, 0, TK_DIGEST_LEN, 0, TK_DIGEST_LEN };
+		const int formats[10] = { 0, 0, 1, 0, 1 };
+
+		if (call(ctx, STMT_ISSUE_LONG, values, lengths, formats, req,
+		    deadline, resp, &res) != TK_OK)
+			goto out;
+	} else {
+		bool k = key.state == CRED_PRESENT;
+		const char *values[15] = { lr.client_id, k ? key.id : NULL,
+		    k ? (const char *)key.digest : NULL, k ? NULL : bearer.id,
+		    k ? NULL : (const char *)bearer.digest,
+		    lr.has_token_id ? lr.token_id : NULL, m.id,
+		    (const char *)m.digest, lr.scope, ttl[0] ? ttl : NULL,
+		    overlap[0] ? overlap : NULL, grace, lr.label,
+		    req->request_id, remote_or_null(req) };
+		const int lengths[15] = { 0, 0, TK_DIGEST_LEN, 0, TK_DIGEST_LEN,
+		    0, 0, TK_DIGEST_LEN };
+		const int formats[15] = { 0, 0, 1, 0, 1, 0, 0, 1 };
+
+		if (call(ctx, STMT_ROTATE, values, lengths, formats, req,
+		    deadline, resp, &res) != TK_OK)
+			goto out;
+	}
+	outcome = PQgetvalue(res, 0, COL_OUTCOME);
+	if (strcmp(outcome, "ok") == 0)
+		long_created(resp, res, &m, req->request_id);
+	else
+		outcome_problem(ctx, req, resp, res);
+out:
+	PQclear(res);
+	OPENSSL_cleanse(&m, sizeof(m));
+	tk_long_req_clear(&lr);
+}
+
+static void
+serve_short(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    const struct timespec *deadline, struct tk_response *resp)
+{
+	struct tk_short_req	 sr;
+	struct tk_json_error	 jerr;
+	struct cred		 bearer;
+	struct minted		 m;
+	struct json_object	*obj = NULL;
+	PGresult		*res = NULL;
+	char			 ttl[24];
+	const char		*outcome;
+	int			 c = COL_FIRST_VALUE;
+
+	memset(&sr, 0, sizeof(sr));
+	memset(&m, 0, sizeof(m));
+	no_store(resp);
+	if (!body_acceptable(req, resp, true))
+		goto out;
+	if (tk_json_parse_short(req->body, req->body_len, &sr, &jerr) != TK_OK) {
+		problem(resp, jerr.error, jerr.detail, req->request_id);
+		goto out;
+	}
+	if (limited(ctx, req, resp))
+		goto out;
+	parse_bearer(req->authorization, &bearer);
+	if (bearer.state == CRED_NONE) {
+		no_credential(resp, false, req->request_id);
+		goto out;
+	}
+	if (bearer.state == CRED_MALFORMED) {
+		problem(resp, "invalid_request", "the Authorization header must "
+		    "hold exactly one Bearer token", req->request_id);
+		goto out;
+	}
+	if (!bearer.well_formed || bearer.tok.kind != TK_TOKEN_LONG) {
+		bad_token(ctx, req, resp, NULL);
+		goto out;
+	}
+	if (mint(TK_TOKEN_SHORT, &m) != TK_OK) {
+		unavailable(ctx, resp, TK_EINTERNAL, req->request_id);
+		goto out;
+	}
+	ttl_text(ttl, sizeof(ttl), sr.has_ttl, sr.ttl_seconds);
+	{
+		const char *values[9] = { bearer.id, (const char *)bearer.digest,
+		    m.id, (const char *)m.digest, sr.scope, ttl[0] ? ttl : NULL,
+		    sr.audience, req->request_id, remote_or_null(req) };
+		const int lengths[9] = { 0, TK_DIGEST_LEN, 0, TK_DIGEST_LEN };
+		const int formats[9] = { 0, 1, 0, 1 };
+
+		if (call(ctx, STMT_ISSUE_SHORT, values, lengths, formats, req,
+		    deadline, resp, &res) != TK_OK)
+			goto out;
+	}
+	outcome = PQgetvalue(res, 0, COL_OUTCOME);
+	if (strcmp(outcome, "ok") != 0) {
+		outcome_problem(ctx, req, resp, res);
+		goto out;
+	}
+	if ((obj = json_object_new_object()) == NULL) {
+		problem(resp, "server_error", "out of memory", req->request_id);
+		goto out;
+	}
+	add_string(obj, "token_id", PQgetvalue(res, 0, c));
+	add_string(obj, "access_token", m.token);
+	add_string(obj, "token_type", "Bearer");
+	json_object_object_add(obj, "expires_in", json_object_new_int(
+	    atoi(PQgetvalue(res, 0, c + 2))));
+	add_string(obj, "expires_at", PQgetvalue(res, 0, c + 3));
+	add_string(obj, "scope", PQgetvalue(res, 0, c + 1));
+	add_string(obj, "long_token_id", PQgetvalue(res, 0, c + 4));
+	if (tk_http_json(resp, 201, obj) != TK_OK)
+		problem(resp, "server_error", "out of memory", req->request_id);
+	snprintf(resp->token_id, sizeof(resp->token_id), "%s", m.id);
+out:
+	json_object_put(obj);
+	PQclear(res);
+	OPENSSL_cleanse(&m, sizeof(m));
+	tk_short_req_clear(&sr);
+}
+
+static void
+serve_revoke(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    const struct tk_route *route, const struct timespec *deadline,
+    struct tk_response *resp)
+{
+	unsigned char	 target[TK_UUID_LEN];
+	char		 target_id[TK_UUID_STR_LEN + 1];
+	struct cred	 bearer;
+	PGresult	*res = NULL;
+	const char	*outcome;
+
+	no_store(resp);
+	/* The body, if any, is ignored: no size or media type checks. */
+	if (!tk_uuid_parse(route->param, target)) {
+		problem(resp, "invalid_request", "tokenId must be a UUID",
+		    req->request_id);
+		return;
+	}
+	tk_uuid_format(target, target_id);
+	if (limited(ctx, req, resp))
+		return;
+	parse_bearer(req->authorization, &bearer);
+	if (bearer.state == CRED_NONE) {
+		no_credential(resp, false, req->request_id);
+		return;
+	}
+	if (bearer.state == CRED_MALFORMED) {
+		problem(resp, "invalid_request", "the Authorization header must "
+		    "hold exactly one Bearer token", req->request_id);
+		return;
+	}
+	if (!bearer.well_formed || (bearer.tok.kind != TK_TOKEN_LONG &&
+	    bearer.tok.kind != TK_TOKEN_SHORT)) {
+		bad_token(ctx, req, resp, NULL);
+		return;
+	}
+	{
+		const char *values[6] = { bearer.tok.kind == TK_TOKEN_LONG ?
+		    "long" : "short", bearer.id, (const char *)bearer.digest,
+		    target_id, req->request_id, remote_or_null(req) };
+		const int lengths[6] = { 0, 0, TK_DIGEST_LEN };
+		const int formats[6] = { 0, 0, 1 };
+
+		if (call(ctx, STMT_REVOKE, values, lengths, formats, req,
+		    deadline, resp, &res) != TK_OK)
+			return;
+	}
+	outcome = PQgetvalue(res, 0, COL_OUTCOME);
+	if (strcmp(outcome, "ok") == 0) {
+		tk_http_empty(resp, 204);
+		snprintf(resp->token_id, sizeof(resp->token_id), "%s", target_id);
+	} else
+		outcome_problem(ctx, req, resp, res);
+	PQclear(res);
+}
+
+void
+tk_handler_serve(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    const struct timespec *deadline, struct tk_response *resp)
+{
+	struct tk_route	route;
+
+	tk_route_match(ctx->cfg->base_path, req->uri, &route);
+	if (route.id == TK_ROUTE_NOT_FOUND) {
+		problem(resp, "not_found", "no such endpoint", req->request_id);
+		return;
+	}
+	if (strcmp(req->method, "POST") != 0) {
+		tk_http_add_header(resp, "Allow", route.allow);
+		problem(resp, "method_not_allowed", "this endpoint accepts POST",
+		    req->request_id);
+		return;
+	}
+	switch (route.id) {
+	case TK_ROUTE_LONG:
+		serve_long(ctx, req, deadline, resp);
+		break;
+	case TK_ROUTE_SHORT:
+		serve_short(ctx, req, deadline, resp);
+		break;
+	case TK_ROUTE_REVOKE:
+		serve_revoke(ctx, req, &route, deadline, resp);
+		break;
+	case TK_ROUTE_NOT_FOUND:
+		break;
+	}
+}

@@ -1,0 +1,275 @@
+/*
+ * tk_http.c - reading FastCGI requests and writing responses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/rand.h>
+
+#include "tk_http.h"
+
+struct problem_kind {
+	const char	*error;
+	int		 status;
+	const char	*title;
+};
+
+/* CONTRACT §8: every error code, its status and its fixed title. */
+static const struct problem_kind problems[] = {
+	{ "invalid_request",		400, "Invalid request" },
+	{ "invalid_scope",		400, "Invalid scope" },
+	{ "unsupported_grant_type",	400, "Unsupported grant type" },
+	{ "invalid_client",		401, "Invalid client" },
+	{ "invalid_token",		401, "Invalid token" },
+	{ "insufficient_scope",		403, "Insufficient scope" },
+	{ "not_found",			404, "Not found" },
+	{ "method_not_allowed",		405, "Method not allowed" },
+	{ "conflict",			409, "Conflict" },
+	{ "payload_too_large",		413, "Payload too large" },
+	{ "unsupported_media_type",	415, "Unsupported media type" },
+	{ "too_many_requests",		429, "Too many requests" },
+	{ "server_error",		500, "Internal server error" },
+	{ "service_unavailable",	503, "Service unavailable" },
+};
+
+static const struct problem_kind *
+find_problem(const char *error)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(problems) / sizeof(problems[0]); i++)
+		if (strcmp(problems[i].error, error) == 0)
+			return &problems[i];
+	return NULL;
+}
+
+int
+tk_http_error_status(const char *error)
+{
+	const struct problem_kind *p = find_problem(error);
+
+	return p != NULL ? p->status : 500;
+}
+
+static const char *
+reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+void
+tk_http_request_id(const char *sent, char out[TK_REQUEST_ID_MAX + 1])
+{
+	static const char	hex[] = "0123456789abcdef";
+	unsigned char		rnd[16];
+	size_t			i, len;
+
+	if (sent != NULL && (len = strlen(sent)) >= 1 &&
+	    len <= TK_REQUEST_ID_MAX &&
+	    strspn(sent, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-") == len) {
+		memcpy(out, sent, len + 1);
+		return;
+	}
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	for (i = 0; i < sizeof(rnd); i++) {
+		out[2 * i] = hex[rnd[i] >> 4];
+		out[2 * i + 1] = hex[rnd[i] & 0xf];
+	}
+	out[2 * sizeof(rnd)] = '\0';
+}
+
+enum tk_err
+tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
+    struct tk_request *req)
+{
+	char	*buf;
+	size_t	 cap = max_body + 1, len = 0;
+	int	 n;
+
+	memset(req, 0, sizeof(*req));
+	req->role = FCGX_GetParam("FCGI_ROLE", fcgx->envp);
+	req->method = FCGX_GetParam("REQUEST_METHOD", fcgx->envp);
+	req->uri = FCGX_GetParam("REQUEST_URI", fcgx->envp);
+	req->content_type = FCGX_GetParam("CONTENT_TYPE", fcgx->envp);
+	req->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fcgx->envp);
+	req->client_key = FCGX_GetParam("HTTP_X_CLIENT_KEY", fcgx->envp);
+	req->remote_addr = FCGX_GetParam("REMOTE_ADDR", fcgx->envp);
+	if (req->role == NULL)
+		req->role = "RESPONDER";
+	if (req->method == NULL)
+		req->method = "";
+	if (req->uri == NULL)
+		req->uri = "";
+	if (req->remote_addr == NULL)
+		req->remote_addr = "";
+	tk_http_request_id(FCGX_GetParam("HTTP_X_REQUEST_ID", fcgx->envp),
+	    req->request_id);
+	if (!read_body)
+		return TK_OK;
+	/* Read one byte more than allowed: that byte alone proves "too large". */
+	if ((buf = malloc(cap + 1)) == NULL)
+		return TK_ENOMEM;
+	while (len < cap && (n = FCGX_GetStr(buf + len, (int)(cap - len),
+	    fcgx->in)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	req->body = buf;
+	req->body_len = len;
+	req->body_too_large = len > max_body;
+	return TK_OK;
+}
+
+void
+tk_http_request_clear(struct tk_request *req)
+{
+	free(req->body);
+	req->body = NULL;
+	req->body_len = 0;
+}
+
+void
+tk_http_add_header(struct tk_response *resp, const char *name, const char *value)
+{
+	int	n;
+
+	n = snprintf(resp->headers + resp->headers_len,
+	    sizeof(resp->headers) - resp->headers_len, "%s: %s\r\n", name, value);
+	if (n > 0 && (size_t)n < sizeof(resp->headers) - resp->headers_len)
+		resp->headers_len += (size_t)n;
+	else
+		resp->headers[resp->headers_len] = '\0';
+}
+
+enum tk_err
+tk_http_json(struct tk_response *resp, int status, struct json_object *obj)
+{
+	const char	*text;
+	size_t		 len;
+
+	text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (text == NULL)
+		return TK_ENOMEM;
+	len = strlen(text);
+	free(resp->body);
+	if ((resp->body = malloc(len + 1)) == NULL)
+		return TK_ENOMEM;
+	memcpy(resp->body, text, len + 1);
+	resp->body_len = len;
+	resp->status = status;
+	if (resp->content_type == NULL)
+		resp->content_type = "application/json";
+	return TK_OK;
+}
+
+void
+tk_http_empty(struct tk_response *resp, int status)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->status = status;
+	resp->content_type = NULL;
+}
+
+enum tk_err
+tk_http_problem(struct tk_response *resp, const char *error, const char *detail,
+    const char *request_id)
+{
+	const struct problem_kind	*p = find_problem(error);
+	struct json_object		*obj;
+	char				 type[96];
+	enum tk_err			 err = TK_OK;
+
+	if (p == NULL) {
+		err = TK_EINVAL;
+		p = find_problem("server_error");
+		detail = "internal error";
+	}
+	snprintf(type, sizeof(type), "urn:tokend:problem:%s", p->error);
+	if ((obj = json_object_new_object()) == NULL)
+		return TK_ENOMEM;
+	json_object_object_add(obj, "type", json_object_new_string(type));
+	json_object_object_add(obj, "title", json_object_new_string(p->title));
+	json_object_object_add(obj, "status", json_object_new_int(p->status));
+	json_object_object_add(obj, "detail", json_object_new_string(
+	    detail != NULL ? detail : p->title));
+	json_object_object_add(obj, "error", json_object_new_string(p->error));
+	json_object_object_add(obj, "request_id",
+	    json_object_new_string(request_id));
+	resp->content_type = "application/problem+json";
+	resp->error = p->error;
+	if (tk_http_json(resp, p->status, obj) != TK_OK)
+		err = TK_ENOMEM;
+	json_object_put(obj);
+	return err;
+}
+
+enum tk_err
+tk_http_write(FCGX_Stream *out, const struct tk_response *resp,
+    const char *request_id)
+{
+	char	head[2048];
+	int	n, rc;
+
+	/* libfcgi's own printf knows few conversions: format here. */
+	n = snprintf(head, sizeof(head), "Status: %d %s\r\nX-Request-Id: %s\r\n"
+	    "%s", resp->status, reason_phrase(resp->status), request_id,
+	    resp->headers);
+	if (n > 0 && (size_t)n < sizeof(head) && resp->content_type != NULL)
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+		    "Content-Type: %s\r\nContent-Length: %zu\r\n",
+		    resp->content_type, resp->body_len);
+	if (n > 0 && (size_t)n < sizeof(head))
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+	if (n <= 0 || (size_t)n >= sizeof(head))
+		return TK_EINTERNAL;
+	rc = FCGX_PutStr(head, n, out);
+	if (rc >= 0 && resp->body_len > 0)
+		rc = FCGX_PutStr(resp->body, (int)resp->body_len, out);
+	return rc < 0 ? TK_EIO : TK_OK;
+}
+
+void
+tk_http_response_clear(struct tk_response *resp)
+{
+	free(resp->body);
+	memset(resp, 0, sizeof(*resp));
+}
+
+bool
+tk_http_is_json(const char *ct)
+{
+	size_t	len;
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	len = strlen("application/json");
+	if (strncasecmp(ct, "application/json", len) != 0)
+		return false;
+	ct += len;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}

@@ -1,0 +1,255 @@
+/*
+ * tk_worker.c - the threads of a worker process.
+ */
+#define _GNU_SOURCE	/* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "tk_handler.h"
+#include "tk_http.h"
+#include "tk_log.h"
+#include "tk_pool.h"
+#include "tk_worker.h"
+
+struct worker {
+	const struct tk_config	*cfg;
+	int			 listen_fd;
+	int			 wake[2];	/* written once to drain; never read */
+	struct tk_handler_ctx	 ctx;
+	pthread_mutex_t		 mu;
+	unsigned long		 served;
+	bool			 draining;
+};
+
+/* Stop taking requests: every thread polling the pipe wakes up. */
+static void
+drain(struct worker *w, const char *why)
+{
+	bool	first;
+
+	pthread_mutex_lock(&w->mu);
+	first = !w->draining;
+	w->draining = true;
+	pthread_mutex_unlock(&w->mu);
+	if (first) {
+		tk_log_info("worker draining: %s", why);
+		if (write(w->wake[1], "x", 1) < 0)
+			tk_log_error("could not wake threads: %s", strerror(errno));
+	}
+}
+
+static long
+ms_since(const struct timespec *start)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - start->tv_sec) * 1000 +
+	    (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+static void
+handle(struct worker *w, FCGX_Request *fcgx)
+{
+	struct tk_request	 req;
+	struct tk_response	 resp;
+	struct timespec		 start, deadline;
+	char			 path[256], method[16];
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	tk_deadline_in(&deadline, w->cfg->request_timeout * 1000);
+	memset(&resp, 0, sizeof(resp));
+	if (tk_http_read(fcgx, w->cfg->max_body_bytes, true, &req) != TK_OK) {
+		tk_log_error("could not read request: out of memory");
+		tk_http_problem(&resp, "server_error", "out of memory",
+		    req.request_id);
+	} else if (strcmp(req.role, "RESPONDER") != 0) {
+		tk_log_error("FastCGI role %s is not served here request_id=%s",
+		    req.role, req.request_id);
+		tk_http_problem(&resp, "server_error", "this FastCGI role is "
+		    "not served", req.request_id);
+	} else {
+		tk_handler_serve(&w->ctx, &req, &deadline, &resp);
+	}
+	if (tk_http_write(fcgx->out, &resp, req.request_id) != TK_OK)
+		tk_log_warn("could not write response: front end went away "
+		    "request_id=%s", req.request_id);
+	/* Never the query string: it is the client's and may hold secrets. */
+	{
+		char raw[256];
+		size_t n = strcspn(req.uri, "?");
+
+		if (n >= sizeof(raw))
+			n = sizeof(raw) - 1;
+		memcpy(raw, req.uri, n);
+		raw[n] = '\0';
+		tk_log_escape(raw, path, sizeof(path));
+		tk_log_escape(req.method, method, sizeof(method));
+	}
+	tk_log_info("request_id=%s method=%s path=%s status=%d%s%s%s%s "
+	    "duration_ms=%ld remote_addr=%s", req.request_id, method, path,
+	    resp.status, resp.error != NULL ? " error=" : "",
+	    resp.error != NULL ? resp.error : "",
+	    resp.token_id[0] != '\0' ? " token_id=" : "", resp.token_id,
+	    ms_since(&start), req.remote_addr);
+	tk_http_response_clear(&resp);
+	tk_http_request_clear(&req);
+}
+
+static void *
+thread_main(void *arg)
+{
+	struct worker	*w = arg;
+	FCGX_Request	 fcgx;
+
+	if (FCGX_InitRequest(&fcgx, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+		return NULL;
+	for (;;) {
+		struct pollfd	pfd[2] = {
+			{ .fd = w->listen_fd, .events = POLLIN },
+			{ .fd = w->wake[0], .events = POLLIN },
+		};
+		int		rc;
+		bool		last;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			tk_log_error("poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents != 0)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			tk_log_error("listening socket failed");
+			usleep(100000);
+			continue;
+		}
+		/* Non-blocking: another thread or process may have won it. */
+		if ((rc = FCGX_Accept_r(&fcgx)) < 0) {
+			if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR) {
+				tk_log_warn("accept failed: %s", strerror(-rc));
+				usleep(10000);
+			}
+			continue;
+		}
+		handle(w, &fcgx);
+		FCGX_Finish_r(&fcgx);
+		pthread_mutex_lock(&w->mu);
+		w->served++;
+		last = w->cfg->max_requests != 0 &&
+		    w->served >= w->cfg->max_requests;
+		pthread_mutex_unlock(&w->mu);
+		if (last)
+			drain(w, "max_requests reached");
+	}
+	FCGX_Free(&fcgx, 0);
+	return NULL;
+}
+
+enum tk_err
+tk_worker_run(const struct tk_config *cfg, int listen_fd, struct tk_abuse *abuse)
+{
+	struct worker		 w;
+	struct tk_pool_settings	 ps;
+	pthread_t		*threads = NULL;
+	sigset_t		 set;
+	unsigned int		 i, started = 0;
+	int			 sfd = -1;
+	enum tk_err		 err = TK_OK;
+
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.listen_fd = listen_fd;
+	w.wake[0] = w.wake[1] = -1;
+	pthread_mutex_init(&w.mu, NULL);
+
+	/* Threads inherit this mask: only the main thread takes signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((sfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0 ||
+	    pipe2(w.wake, O_CLOEXEC) != 0) {
+		tk_log_error("could not set up worker: %s", strerror(errno));
+		err = TK_EIO;
+		goto out;
+	}
+	memset(&ps, 0, sizeof(ps));
+	ps.conninfo = cfg->database_url;
+	ps.size = cfg->pool_size;
+	ps.acquire_timeout_ms = cfg->pool_acquire_timeout_ms;
+	ps.statement_timeout_ms = cfg->statement_timeout_ms;
+	ps.prepared = cfg->prepared_statements;
+	ps.stmts = tk_handler_stmts;
+	ps.nstmts = tk_handler_nstmts;
+	if ((w.ctx.pool = tk_pool_new(&ps)) == NULL ||
+	    (threads = calloc(cfg->threads, sizeof(*threads))) == NULL) {
+		err = TK_ENOMEM;
+		goto out;
+	}
+	w.ctx.cfg = cfg;
+	w.ctx.abuse = abuse;
+	for (i = 0; i < cfg->threads; i++) {
+		if (pthread_create(&threads[i], NULL, thread_main, &w) != 0) {
+			tk_log_error("could not start thread: %s", strerror(errno));
+			err = TK_EIO;
+			drain(&w, "start-up failed");
+			break;
+		}
+		started++;
+	}
+	tk_log_info("worker ready: threads=%u pool_size=%u", started,
+	    cfg->pool_size);
+
+	/* Wait for a signal or for the threads to drain by themselves. */
+	for (;;) {
+		struct pollfd	pfd[2] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = w.wake[0], .events = POLLIN },
+		};
+		struct signalfd_siginfo	si;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents != 0)
+			break;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGHUP) {
+			tk_log_info("SIGHUP ignored in a worker: send it to "
+			    "the master");
+			continue;
+		}
+		drain(&w, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	tk_log_info("worker finished: requests=%lu", w.served);
+out:
+	free(threads);
+	tk_pool_free(w.ctx.pool);
+	if (sfd >= 0)
+		close(sfd);
+	if (w.wake[0] >= 0)
+		close(w.wake[0]);
+	if (w.wake[1] >= 0)
+		close(w.wake[1]);
+	pthread_mutex_destroy(&w.mu);
+	return err;
+}
