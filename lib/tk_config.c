@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tk_addr.h"
 #include "tk_config.h"
 #include "tk_log.h"
 
@@ -71,7 +72,7 @@ static const struct setting settings[] = {
 	{ "retry_after_seconds", T_SECONDS, OFF(retry_after_seconds), "1", 1, 3600, false,
 	  "value of Retry-After on 503 and 429" },
 	{ "trusted_addresses", T_STRING, OFF(trusted_addresses), "127.0.0.0/8,::1", 0, 0, false,
-	  "addresses of front ends allowed to connect (also FCGI_WEB_SERVER_ADDRS)" },
+	  "front ends (addresses, CIDR blocks) allowed to connect over TCP" },
 	{ "log_level", T_LEVEL, OFF(log_level), "info", 0, 0, false,
 	  "error, warn, info or debug" },
 	{ "log_format", T_FORMAT, OFF(log_format), "logfmt", 0, 0, false,
@@ -91,6 +92,9 @@ struct origin {
 	const char	*file;
 	unsigned int	 line;
 };
+
+/* The program whose messages these are: tokend or tokenctl. */
+static const char	*progname = "tokend";
 
 static const struct setting *
 find_setting(const char *name, size_t len)
@@ -138,11 +142,11 @@ say_bad(const struct setting *s, const struct origin *o, const char *value,
 
 	tk_log_escape(value, esc, sizeof(esc));
 	if (o->file != NULL)
-		fprintf(stderr, "tokend: %s:%u: invalid value \"%s\" for setting "
-		    "%s: %s\n", o->file, o->line, esc, s->name, why);
+		fprintf(stderr, "%s: %s:%u: invalid value \"%s\" for setting "
+		    "%s: %s\n", progname, o->file, o->line, esc, s->name, why);
 	else
-		fprintf(stderr, "tokend: invalid value \"%s\" for setting %s "
-		    "(%s): %s\n", esc, s->name, o->what, why);
+		fprintf(stderr, "%s: invalid value \"%s\" for setting %s "
+		    "(%s): %s\n", progname, esc, s->name, o->what, why);
 }
 
 static bool
@@ -273,8 +277,8 @@ read_file(struct tk_config *cfg, const char *path)
 	enum tk_err		 err = TK_OK;
 
 	if ((fp = fopen(path, "r")) == NULL) {
-		fprintf(stderr, "tokend: could not open config file \"%s\": %s\n",
-		    path, strerror(errno));
+		fprintf(stderr, "%s: could not open config file \"%s\": %s\n",
+		    progname, path, strerror(errno));
 		return TK_EINVAL;
 	}
 	while (fgets(line, sizeof(line), fp) != NULL) {
@@ -287,8 +291,8 @@ read_file(struct tk_config *cfg, const char *path)
 		if (*key == '\0' || *key == '#')
 			continue;
 		if ((eq = strchr(key, '=')) == NULL) {
-			fprintf(stderr, "tokend: %s:%u: expected \"name = value\"\n",
-			    path, o.line);
+			fprintf(stderr, "%s: %s:%u: expected \"name = value\"\n",
+			    progname, path, o.line);
 			err = TK_EINVAL;
 			break;
 		}
@@ -301,8 +305,8 @@ read_file(struct tk_config *cfg, const char *path)
 			value++;
 		}
 		if ((s = find_setting(key, strlen(key))) == NULL) {
-			fprintf(stderr, "tokend: %s:%u: unknown setting \"%s\"\n",
-			    path, o.line, key);
+			fprintf(stderr, "%s: %s:%u: unknown setting \"%s\"\n",
+			    progname, path, o.line, key);
 			err = TK_EINVAL;
 			break;
 		}
@@ -357,8 +361,8 @@ read_flags(struct tk_config *cfg, int argc, char *argv[], int *rest,
 		if (!flag_to_name(argv[i], name, sizeof(name))) {
 			if (rest != NULL)
 				break;
-			fprintf(stderr, "tokend: unexpected argument \"%s\"; "
-			    "see --help\n", argv[i]);
+			fprintf(stderr, "%s: unexpected argument \"%s\"; "
+			    "see --help\n", progname, argv[i]);
 			return TK_EINVAL;
 		}
 		if (is_action(name)) {
@@ -385,8 +389,8 @@ read_flags(struct tk_config *cfg, int argc, char *argv[], int *rest,
 		if ((s = find_setting(name, strlen(name))) == NULL) {
 			if (rest != NULL && !settings_too)
 				continue;	/* the caller may know it */
-			fprintf(stderr, "tokend: unknown option \"%s\"; see --help\n",
-			    argv[i]);
+			fprintf(stderr, "%s: unknown option \"%s\"; see --help\n",
+			    progname, argv[i]);
 			return TK_EINVAL;
 		}
 		if ((value = flag_value(argc, argv, &i)) == NULL)
@@ -398,7 +402,7 @@ read_flags(struct tk_config *cfg, int argc, char *argv[], int *rest,
 		*rest = i;
 	return TK_OK;
 missing:
-	fprintf(stderr, "tokend: option \"%s\" needs a value\n", argv[i]);
+	fprintf(stderr, "%s: option \"%s\" needs a value\n", progname, argv[i]);
 	return TK_EINVAL;
 }
 
@@ -465,6 +469,11 @@ tk_config_load(struct tk_config **out, int argc, char *argv[], int *rest)
 	size_t			 i;
 	enum tk_err		 err;
 
+	if (argc > 0 && argv[0] != NULL) {
+		const char *slash = strrchr(argv[0], '/');
+
+		progname = slash != NULL ? slash + 1 : argv[0];
+	}
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		return TK_ENOMEM;
 	cfg->argc = argc;
@@ -499,11 +508,24 @@ tk_config_load(struct tk_config **out, int argc, char *argv[], int *rest)
 	    file_sets(cfg->config_file, "pool_size"));
 	if (cfg->base_path[0] != '\0' && (cfg->base_path[0] != '/' ||
 	    cfg->base_path[strlen(cfg->base_path) - 1] == '/')) {
-		fprintf(stderr, "tokend: invalid value \"%s\" for setting "
-		    "base_path: must start with / and not end with /\n",
+		fprintf(stderr, "%s: invalid value \"%s\" for setting "
+		    "base_path: must start with / and not end with /\n", progname,
 		    cfg->base_path);
 		err = TK_EINVAL;
 		goto fail;
+	}
+	{
+		struct tk_addr_list	*list;
+		char			 bad[64];
+
+		if ((err = tk_addr_list_parse(cfg->trusted_addresses, &list, bad,
+		    sizeof(bad))) != TK_OK) {
+			fprintf(stderr, "%s: invalid value \"%s\" for setting "
+			    "trusted_addresses: expected addresses or CIDR "
+			    "blocks\n", progname, bad);
+			goto fail;
+		}
+		tk_addr_list_free(list);
 	}
 	*out = cfg;
 	return TK_OK;
@@ -568,7 +590,7 @@ tk_config_free(struct tk_config *cfg)
 }
 
 void
-tk_config_usage(FILE *fp, const char *progname)
+tk_config_usage(FILE *fp, const char *prog)
 {
 	char	env[64], flag[64];
 	size_t	i, j;
@@ -580,7 +602,7 @@ tk_config_usage(FILE *fp, const char *progname)
 	    "\"name = value\"\nin the file named by --config or TOKEND_CONFIG. "
 	    "Precedence: flag > environment\n> file > default. SIGHUP re-reads "
 	    "the file; settings marked (restart) keep\ntheir value until "
-	    "tokend restarts.\n\nsettings:\n", progname);
+	    "tokend restarts.\n\nsettings:\n", prog);
 	for (i = 0; i < NSETTINGS; i++) {
 		const struct setting *s = &settings[i];
 

@@ -281,6 +281,34 @@ outcome_problem(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	}
 }
 
+/*
+ * The Bearer credential of a request, of one of the kinds in mask
+ * (bits 1 << TK_TOKEN_LONG...).  False when it has answered already:
+ * 401 with the challenges when there is none (key_too adds ClientKey),
+ * 400 when malformed, 401 invalid_token when of another kind or not
+ * well formed - judged offline, without the database.
+ */
+static bool
+take_bearer(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    struct tk_response *resp, struct cred *c, bool key_too, unsigned int mask)
+{
+	parse_bearer(req->authorization, c);
+	if (c->state == CRED_NONE) {
+		no_credential(resp, key_too, req->request_id);
+		return false;
+	}
+	if (c->state == CRED_MALFORMED) {
+		problem(resp, "invalid_request", "the Authorization header must "
+		    "hold exactly one Bearer token", req->request_id);
+		return false;
+	}
+	if (!c->well_formed || (mask & (1u << c->tok.kind)) == 0) {
+		bad_token(ctx, req, resp, NULL);
+		return false;
+	}
+	return true;
+}
+
 /* Body checks of the order of CONTRACT §8: size, then media type. */
 static bool
 body_acceptable(const struct tk_request *req, struct tk_response *resp,
@@ -419,22 +447,9 @@ serve_long(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	} else if (!rotate) {
 		no_credential(resp, true, req->request_id);
 		goto out;
-	} else {
-		parse_bearer(req->authorization, &bearer);
-		if (bearer.state == CRED_NONE) {
-			no_credential(resp, true, req->request_id);
-			goto out;
-		}
-		if (bearer.state == CRED_MALFORMED) {
-			problem(resp, "invalid_request", "the Authorization header "
-			    "must hold exactly one Bearer token", req->request_id);
-			goto out;
-		}
-		if (!bearer.well_formed || bearer.tok.kind != TK_TOKEN_SHORT) {
-			bad_token(ctx, req, resp, NULL);
-			goto out;
-		}
-	}
+	} else if (!take_bearer(ctx, req, resp, &bearer, true,
+	    1u << TK_TOKEN_SHORT))
+		goto out;
 
 	if (mint(TK_TOKEN_LONG, &m) != TK_OK) {
 		unavailable(ctx, resp, TK_EINTERNAL, req->request_id);
@@ -507,20 +522,8 @@ serve_short(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	}
 	if (limited(ctx, req, resp))
 		goto out;
-	parse_bearer(req->authorization, &bearer);
-	if (bearer.state == CRED_NONE) {
-		no_credential(resp, false, req->request_id);
+	if (!take_bearer(ctx, req, resp, &bearer, false, 1u << TK_TOKEN_LONG))
 		goto out;
-	}
-	if (bearer.state == CRED_MALFORMED) {
-		problem(resp, "invalid_request", "the Authorization header must "
-		    "hold exactly one Bearer token", req->request_id);
-		goto out;
-	}
-	if (!bearer.well_formed || bearer.tok.kind != TK_TOKEN_LONG) {
-		bad_token(ctx, req, resp, NULL);
-		goto out;
-	}
 	if (mint(TK_TOKEN_SHORT, &m) != TK_OK) {
 		unavailable(ctx, resp, TK_EINTERNAL, req->request_id);
 		goto out;
@@ -585,21 +588,9 @@ serve_revoke(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	tk_uuid_format(target, target_id);
 	if (limited(ctx, req, resp))
 		return;
-	parse_bearer(req->authorization, &bearer);
-	if (bearer.state == CRED_NONE) {
-		no_credential(resp, false, req->request_id);
+	if (!take_bearer(ctx, req, resp, &bearer, false,
+	    1u << TK_TOKEN_LONG | 1u << TK_TOKEN_SHORT))
 		return;
-	}
-	if (bearer.state == CRED_MALFORMED) {
-		problem(resp, "invalid_request", "the Authorization header must "
-		    "hold exactly one Bearer token", req->request_id);
-		return;
-	}
-	if (!bearer.well_formed || (bearer.tok.kind != TK_TOKEN_LONG &&
-	    bearer.tok.kind != TK_TOKEN_SHORT)) {
-		bad_token(ctx, req, resp, NULL);
-		return;
-	}
 	{
 		const char *values[6] = { bearer.tok.kind == TK_TOKEN_LONG ?
 		    "long" : "short", bearer.id, (const char *)bearer.digest,

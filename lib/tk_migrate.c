@@ -685,6 +685,11 @@ tk_migrate_run(PGconn *conn, const char *dir, FILE *progress,
 	enum tk_err		 err;
 
 	e->message[0] = '\0';
+	if (PQstatus(conn) != CONNECTION_OK ||
+	    PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		fail(e, "the database connection is not idle");
+		return PQstatus(conn) == CONNECTION_OK ? TK_EINVAL : TK_EUNAVAIL;
+	}
 	if ((err = load_dir(dir, &list, &n, e)) != TK_OK)
 		goto out;
 	/* Session lock: each file commits on its own, the lock spans them all. */

@@ -39,8 +39,9 @@ struct tk_migrate_error {
  * Returns TK_EIO when dir or a file cannot be read, TK_EINVAL when the
  * directory disagrees with schema_migrations or a migration's SQL
  * fails (that file is rolled back, the ones before it stay applied),
- * TK_EUNAVAIL when the connection is lost; err says why.  The lock is
- * released before returning.
+ * TK_EUNAVAIL when the connection is lost, TK_EINVAL also when conn is
+ * inside a transaction; err says why.  The lock is released before
+ * returning.
  */
 enum tk_err	 tk_migrate_run(PGconn *conn, const char *dir, FILE *progress,
 		    unsigned int *applied, struct tk_migrate_error *err);

@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
 
+#include "tk_addr.h"
 #include "tk_handler.h"
 #include "tk_http.h"
 #include "tk_log.h"
@@ -26,6 +29,7 @@ struct worker {
 	int			 listen_fd;
 	int			 wake[2];	/* written once to drain; never read */
 	struct tk_handler_ctx	 ctx;
+	struct tk_addr_list	*trusted;	/* front ends allowed over TCP */
 	pthread_mutex_t		 mu;
 	unsigned long		 served;
 	bool			 draining;
@@ -106,6 +110,26 @@ handle(struct worker *w, FCGX_Request *fcgx)
 	tk_http_request_clear(&req);
 }
 
+/* Is the peer of a new connection one of the trusted front ends? */
+static bool
+is_trusted(struct worker *w, int fd)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len = sizeof(ss);
+	char			host[64];
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	if (tk_addr_list_match(w->trusted, (struct sockaddr *)&ss, len))
+		return true;
+	if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), NULL,
+	    0, NI_NUMERICHOST) != 0)
+		strcpy(host, "?");
+	tk_log_warn("refused a FastCGI connection from %s: not in "
+	    "trusted_addresses", host);
+	return false;
+}
+
 static void *
 thread_main(void *arg)
 {
@@ -143,6 +167,10 @@ thread_main(void *arg)
 			}
 			continue;
 		}
+		if (!is_trusted(w, fcgx.ipcFd)) {
+			FCGX_Finish_r(&fcgx);
+			continue;
+		}
 		handle(w, &fcgx);
 		FCGX_Finish_r(&fcgx);
 		pthread_mutex_lock(&w->mu);
@@ -166,6 +194,7 @@ tk_worker_run(const struct tk_config *cfg, int listen_fd, struct tk_abuse *abuse
 	sigset_t		 set;
 	unsigned int		 i, started = 0;
 	int			 sfd = -1;
+	char			 bad[64];
 	enum tk_err		 err = TK_OK;
 
 	memset(&w, 0, sizeof(w));
@@ -195,6 +224,11 @@ tk_worker_run(const struct tk_config *cfg, int listen_fd, struct tk_abuse *abuse
 	ps.prepared = cfg->prepared_statements;
 	ps.stmts = tk_handler_stmts;
 	ps.nstmts = tk_handler_nstmts;
+	if (tk_addr_list_parse(cfg->trusted_addresses, &w.trusted, bad,
+	    sizeof(bad)) != TK_OK) {
+		err = TK_EINVAL;
+		goto out;
+	}
 	if ((w.ctx.pool = tk_pool_new(&ps)) == NULL ||
 	    (threads = calloc(cfg->threads, sizeof(*threads))) == NULL) {
 		err = TK_ENOMEM;
@@ -244,6 +278,7 @@ tk_worker_run(const struct tk_config *cfg, int listen_fd, struct tk_abuse *abuse
 out:
 	free(threads);
 	tk_pool_free(w.ctx.pool);
+	tk_addr_list_free(w.trusted);
 	if (sfd >= 0)
 		close(sfd);
 	if (w.wake[0] >= 0)

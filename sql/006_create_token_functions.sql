@@ -8,14 +8,23 @@
 -- Tokens and their digests are made by tokend: the id is embedded in the
 -- token, so only the caller can build it.
 
--- The enabled client owning a client key, or a row of NULLs.
+-- The enabled client owning a client key, or a row of NULLs.  FOR KEY
+-- SHARE makes a concurrent "tokenctl client disable" (which locks the row
+-- FOR UPDATE) either wait for this issuance and revoke its token, or
+-- commit first and be seen here: no token escapes a disable.
 CREATE FUNCTION tokend_auth_client(p_client uuid, p_digest bytea)
-RETURNS clients LANGUAGE sql STABLE AS $$
-	SELECT c.* FROM clients c
-	WHERE c.id = p_client
-	  AND c.disabled_at IS NULL
-	  AND (c.key_digest = p_digest
-	       OR (c.prev_key_digest = p_digest AND now() < c.prev_key_valid_until))
+RETURNS clients LANGUAGE plpgsql AS $$
+DECLARE
+	c clients;
+BEGIN
+	SELECT * INTO c FROM clients
+	WHERE id = p_client
+	  AND disabled_at IS NULL
+	  AND (key_digest = p_digest
+	       OR (prev_key_digest = p_digest AND now() < prev_key_valid_until))
+	FOR KEY SHARE;
+	RETURN c;
+END
 $$;
 
 -- The valid token of kind p_kind with this id and digest, or a row of

@@ -1,0 +1,284 @@
+"""A small HTTP client for tokend, on http.client and raw sockets.
+
+Every request carries a fresh X-Request-Id (unless told otherwise); every
+response is checked for the rules that hold for all answers (X-Request-Id
+echo, problem+json shape, no-store on token answers) and validated against
+openapi.yaml, and every token seen is remembered for the secret scans.
+"""
+import http.client
+import itertools
+import json
+import os
+import re
+import socket
+import threading
+import urllib.parse
+
+import oas
+import tokfmt
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_UNSET = object()
+
+
+class Response:
+    def __init__(self, method, path, status, reason, headers, body, sent_rid):
+        self.method = method
+        self.path = path
+        self.status = status
+        self.reason = reason
+        self.headers = headers          # list of (name, value)
+        self.body = body                # bytes
+        self.sent_rid = sent_rid        # X-Request-Id we sent (None: none)
+        self._json = _UNSET
+
+    def header(self, name):
+        """First value of header name (case-insensitive), or None."""
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def rid(self):
+        return self.header("X-Request-Id")
+
+    @property
+    def json(self):
+        if self._json is _UNSET:
+            try:
+                self._json = json.loads(self.body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                self._json = None
+        return self._json
+
+    @property
+    def media_type(self):
+        ct = self.header("Content-Type")
+        return ct.split(";")[0].strip().lower() if ct else None
+
+    def problem_sans_rid(self):
+        """The problem body without request_id, for 'answers exactly like' checks."""
+        j = dict(self.json or {})
+        j.pop("request_id", None)
+        return j
+
+    def brief(self):
+        body = self.body[:300].decode("utf-8", "replace")
+        return "%s %s -> %d %s" % (self.method, self.path, self.status, body)
+
+    def __repr__(self):
+        return "<Response %s>" % self.brief()
+
+
+class Client:
+    def __init__(self, base_url, spec=None):
+        u = urllib.parse.urlsplit(base_url)
+        if u.scheme != "http":
+            raise SystemExit("TOKEND_BASE_URL must be http://")
+        self.host = u.hostname
+        self.port = u.port or 80
+        self.base_path = u.path.rstrip("/")
+        self.spec = spec
+        self._n = itertools.count(1)
+        self._tag = os.urandom(3).hex()
+        self._lock = threading.Lock()
+        self.tokens_seen = set()        # every token / key string the suite saw
+        self.request_ids = []           # request ids of answers that came from tokend
+        self.responses = 0
+        self.conformance_checked = 0
+        self.conformance_skipped = 0
+
+    def new_rid(self):
+        return "e2e-%s-%d" % (self._tag, next(self._n))
+
+    def url_path(self, path):
+        """path: below base_path ('/auth/tokens/long') unless it starts with '//'
+        meaning 'raw, as is' (then the leading '//' is dropped to '/')."""
+        if path.startswith("@"):
+            return path[1:]
+        return self.base_path + path
+
+    def request(self, method, path, body=None, headers=None, json_body=_UNSET,
+                rid=_UNSET, content_type=_UNSET, conformance=True, chunked=False):
+        """One request.  path below base_path, or '@/raw/path' for an exact
+        request target.  body: bytes|str|None; json_body: object to dump.
+        headers: list of (name, value) or dict.  rid: X-Request-Id to send
+        (None: send none; default: a fresh one)."""
+        target = self.url_path(path)
+        hdrs = []
+        if isinstance(headers, dict):
+            hdrs = list(headers.items())
+        elif headers:
+            hdrs = list(headers)
+        if json_body is not _UNSET:
+            body = json.dumps(json_body).encode("utf-8")
+            if content_type is _UNSET:
+                content_type = "application/json"
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if content_type is _UNSET:
+            content_type = "application/json" if body else None
+        if content_type is not None:
+            hdrs.append(("Content-Type", content_type))
+        if rid is _UNSET:
+            rid = self.new_rid()
+        if rid is not None:
+            hdrs.append(("X-Request-Id", rid))
+        for _, v in hdrs:
+            self._remember(v)
+        resp = self._send(method, target, hdrs, body, chunked)
+        resp.sent_rid = rid
+        self._after(resp, conformance)
+        return resp
+
+    def _send(self, method, target, hdrs, body, chunked):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=15)
+        try:
+            conn.putrequest(method, target, skip_accept_encoding=True)
+            for k, v in hdrs:
+                conn.putheader(k, v)
+            if chunked:
+                conn.putheader("Transfer-Encoding", "chunked")
+                conn.endheaders()
+                data = body or b""
+                step = 4096
+                for i in range(0, len(data), step):
+                    piece = data[i:i + step]
+                    conn.send(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                conn.send(b"0\r\n\r\n")
+            else:
+                if body is not None or method == "POST":
+                    conn.putheader("Content-Length", str(len(body or b"")))
+                conn.endheaders(body or None)
+            r = conn.getresponse()
+            data = r.read()
+            headers = list(r.getheaders())
+            return Response(method, target, r.status, r.reason, headers, data, None)
+        finally:
+            conn.close()
+
+    def _remember(self, text):
+        if not isinstance(text, str):
+            return
+        for m in tokfmt.TOKEN_SEARCH_RE.finditer(text):
+            with self._lock:
+                self.tokens_seen.add(m.group(0))
+
+    def _after(self, resp, conformance):
+        """Checks every answer must pass; raise AssertionError on a failure."""
+        self.responses += 1
+        try:
+            self._remember(resp.body.decode("utf-8", "replace"))
+        except Exception:
+            pass
+        rid = resp.rid
+        problems = []
+        if rid is None:
+            # An answer without X-Request-Id did not come from tokend (e.g. a
+            # web-server error page); the caller decides what that means.
+            return
+        with self._lock:
+            self.request_ids.append(rid)
+        if len(resp.header_all("X-Request-Id")) != 1:
+            problems.append("X-Request-Id repeated: %r" % resp.header_all("X-Request-Id"))
+        if not REQUEST_ID_RE.match(rid):
+            problems.append("X-Request-Id %r does not match %s" % (rid, REQUEST_ID_RE.pattern))
+        sent = resp.sent_rid
+        if sent is not None and REQUEST_ID_RE.match(sent) and rid != sent:
+            problems.append("X-Request-Id %r not echoed (got %r)" % (sent, rid))
+        if sent is not None and not REQUEST_ID_RE.match(sent) and rid == sent:
+            problems.append("invalid X-Request-Id %r echoed" % sent)
+        if resp.status >= 400:
+            problems += check_problem(resp)
+        if resp.status in (200, 201):
+            if resp.media_type != "application/json":
+                problems.append("Content-Type %r on %d" % (resp.header("Content-Type"), resp.status))
+            j = resp.json
+            if isinstance(j, dict) and any(k in j for k in ("long_token", "access_token")):
+                if resp.header("Cache-Control") != "no-store":
+                    problems.append("token answer without Cache-Control: no-store (%r)"
+                                    % resp.header("Cache-Control"))
+                if resp.header("Pragma") != "no-cache":
+                    problems.append("token answer without Pragma: no-cache (%r)" % resp.header("Pragma"))
+        if resp.status == 204 and resp.body:
+            problems.append("204 with a body of %d bytes" % len(resp.body))
+        if conformance and self.spec is not None:
+            api_path = oas.api_path_of(resp.path, self.base_path)
+            res = None
+            if api_path is not None:
+                res = self.spec.validate_response(api_path, resp.method, resp.status,
+                                                  resp.headers, resp.body)
+            if res is None:
+                with self._lock:
+                    self.conformance_skipped += 1
+            else:
+                with self._lock:
+                    self.conformance_checked += 1
+                problems += ["openapi: " + p for p in res]
+        if problems:
+            raise AssertionError("%s: %s" % (resp.brief(), "; ".join(problems)))
+
+    # -- conveniences -------------------------------------------------------
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+
+TITLES = {
+    "invalid_request": "Invalid request",
+    "invalid_scope": "Invalid scope",
+    "unsupported_grant_type": "Unsupported grant type",
+    "invalid_client": "Invalid client",
+    "invalid_token": "Invalid token",
+    "insufficient_scope": "Insufficient scope",
+    "not_found": "Not found",
+    "method_not_allowed": "Method not allowed",
+    "conflict": "Conflict",
+    "payload_too_large": "Payload too large",
+    "unsupported_media_type": "Unsupported media type",
+    "too_many_requests": "Too many requests",
+    "server_error": "Internal server error",
+    "service_unavailable": "Service unavailable",
+}
+STATUS_OF = {
+    "invalid_request": 400, "invalid_scope": 400, "unsupported_grant_type": 400,
+    "invalid_client": 401, "invalid_token": 401, "insufficient_scope": 403,
+    "not_found": 404, "method_not_allowed": 405, "conflict": 409,
+    "payload_too_large": 413, "unsupported_media_type": 415,
+    "too_many_requests": 429, "server_error": 500, "service_unavailable": 503,
+}
+
+
+def check_problem(resp):
+    """Problems with an error answer's problem+json document (CONTRACT §8)."""
+    out = []
+    if resp.media_type != "application/problem+json":
+        out.append("Content-Type %r, want application/problem+json" % resp.header("Content-Type"))
+    j = resp.json
+    if not isinstance(j, dict):
+        return out + ["body is not a JSON object"]
+    want = {"type", "title", "status", "detail", "error", "request_id"}
+    if set(j) != want:
+        out.append("members %s, want %s" % (sorted(j), sorted(want)))
+    err = j.get("error")
+    if err not in STATUS_OF:
+        out.append("unknown error %r" % err)
+    else:
+        if j.get("type") != "urn:tokend:problem:" + err:
+            out.append("type %r for error %r" % (j.get("type"), err))
+        if j.get("title") != TITLES[err]:
+            out.append("title %r for error %r, want %r" % (j.get("title"), err, TITLES[err]))
+        if STATUS_OF[err] != resp.status:
+            out.append("error %r on status %d" % (err, resp.status))
+    if j.get("status") != resp.status or isinstance(j.get("status"), bool):
+        out.append("status member %r != %d" % (j.get("status"), resp.status))
+    if not isinstance(j.get("detail"), str) or not j.get("detail"):
+        out.append("detail %r" % j.get("detail"))
+    elif tokfmt.TOKEN_SEARCH_RE.search(j["detail"]):
+        out.append("detail holds a token")
+    if j.get("request_id") != resp.rid:
+        out.append("request_id %r != X-Request-Id %r" % (j.get("request_id"), resp.rid))
+    return out
