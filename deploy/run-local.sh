@@ -5,6 +5,8 @@
 #   deploy/run-local.sh         install what is missing, build, start, and
 #                               print commands to paste into a shell
 #   deploy/run-local.sh stop    stop everything it started
+#   deploy/run-local.sh reset   stop, and delete the run directory (database
+#                               included)
 #
 # For Debian 12, as root.  Everything it makes lives under one directory,
 # ${TOKEND_RUNDIR:-/var/tmp/tokend-local}: a private PostgreSQL 15 cluster
@@ -22,7 +24,7 @@ PGPORT=${TOKEND_PGPORT:-55433}
 HTTP_PORT=${TOKEND_HTTP_PORT:-8080}
 FCGI_PORT=${TOKEND_FCGI_PORT:-9000}
 DB=tokend
-# shellcheck source=../tests/lib/stack.sh
+# shellcheck source-path=SCRIPTDIR source=../tests/lib/stack.sh
 source "$ROOT/tests/lib/stack.sh"
 
 die() {
@@ -35,9 +37,19 @@ stop)
 	stack_stop || exit 1
 	exit 0
 	;;
+reset)
+	stack_stop || exit 1
+	# Only a directory this script made: it holds the cluster or binaries.
+	if [ -d "$RUNDIR" ]; then
+		[ -e "$RUNDIR/pg/PG_VERSION" ] || [ -e "$RUNDIR/bin/tokend" ] ||
+		    die "$RUNDIR does not look like a tokend run directory; not removing it"
+		rm -rf "$RUNDIR"
+	fi
+	exit 0
+	;;
 start) ;;
 *)
-	echo "usage: deploy/run-local.sh [stop]" >&2
+	echo "usage: deploy/run-local.sh [stop|reset]" >&2
 	exit 2
 	;;
 esac
@@ -56,11 +68,13 @@ for port in "$HTTP_PORT" "$FCGI_PORT"; do
 done
 
 # From here on, a failure stops what was started.
+# shellcheck disable=SC2154
 trap 'rc=$?; [ $rc -eq 0 ] || { stack_stop || true; echo "run-local.sh: failed; stopped everything (logs: $RUNDIR)" >&2; }' EXIT
 
 stack_install "$STACK_BUILD_DIR" || exit 1
 stack_pg_start || exit 1
-stack_db_create "$DB" || exit 1
+stack_db_create "$DB" ||
+    die "could not migrate the database; to start over with an empty one: $0 reset"
 
 # The demo client: created once, then given a new key on each run (a key
 # is shown once and only its SHA-256 is stored, so an old one cannot be
@@ -76,7 +90,9 @@ else
 fi
 CLIENT_ID=$(awk '$1 == "client_id:" { print $2 }' <<<"$creds")
 CLIENT_KEY=$(awk '$1 == "client_key:" { print $2 }' <<<"$creds")
-[ -n "$CLIENT_ID" ] && [ -n "$CLIENT_KEY" ] || die "tokenctl printed no client_id/client_key"
+if [ -z "$CLIENT_ID" ] || [ -z "$CLIENT_KEY" ]; then
+	die "tokenctl printed no client_id/client_key"
+fi
 echo "$CLIENT_ID" >"$idfile"
 
 stack_tokend_start tokend "$FCGI_PORT" || exit 1

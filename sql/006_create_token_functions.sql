@@ -27,6 +27,14 @@ BEGIN
 END
 $$;
 
+-- Rotations and reuse detection of one family run one after another: a
+-- transaction-scoped advisory lock on the family id (the first token may
+-- have been pruned, so it is not the row to lock).
+CREATE FUNCTION tokend_lock_family(p_family uuid) RETURNS void
+LANGUAGE sql AS $$
+	SELECT pg_advisory_xact_lock(hashtextextended(p_family::text, 7224))
+$$;
+
 -- The valid token of kind p_kind with this id and digest, or a row of
 -- NULLs.  Presenting a rotated long-term token after its overlap is
 -- reuse: the whole family is revoked here, with its audit row.
@@ -48,14 +56,21 @@ BEGIN
 	   AND NOT EXISTS (SELECT 1 FROM revocations WHERE token_id = t.id)
 	   AND EXISTS (SELECT 1 FROM clients
 	               WHERE id = t.client_id AND disabled_at IS NULL) THEN
-		INSERT INTO revocations (token_id, reason, request_id)
-		SELECT id, 'reuse_detected', p_request_id
-		FROM tokens WHERE family_id = t.family_id
-		ON CONFLICT (token_id) DO NOTHING;
+		-- Serialised with rotations of the family, so that a successor
+		-- committed meanwhile is revoked too; one event per detection.
+		PERFORM tokend_lock_family(t.family_id);
+		WITH rev AS (
+			INSERT INTO revocations (token_id, reason, request_id)
+			SELECT id, 'reuse_detected', p_request_id
+			FROM tokens WHERE family_id = t.family_id
+			ON CONFLICT (token_id) DO NOTHING
+			RETURNING token_id
+		)
 		INSERT INTO token_events (event, client_id, token_id, token_kind,
 		                          family_id, reason, request_id, remote_addr)
-		VALUES ('reuse_detected', t.client_id, t.id, 'long', t.family_id,
-		        'reuse_detected', p_request_id, p_remote);
+		SELECT 'reuse_detected', t.client_id, t.id, 'long', t.family_id,
+		       'reuse_detected', p_request_id, p_remote
+		WHERE EXISTS (SELECT 1 FROM rev);
 	END IF;
 	RETURN NULL;
 END
@@ -186,7 +201,9 @@ BEGIN
 		RETURN;
 	END IF;
 
-	-- Concurrent rotations of one token run one after another.
+	-- Concurrent rotations of one family run one after another.
+	PERFORM tokend_lock_family(f.family_id) FROM tokens f
+	WHERE f.id = target AND f.client_id = c.id AND f.kind = 'long';
 	SELECT * INTO o FROM tokens
 	WHERE id = target AND client_id = c.id AND kind = 'long'
 	FOR UPDATE;

@@ -9,7 +9,7 @@
 # private PostgreSQL cluster with a migrated database, integration tests
 # (ctest -L integration, then tests/integration/*.sh), tokend under
 # spawn-fcgi behind lighttpd, the end-to-end suite (tests/e2e/run.py),
-# the OpenAPI lint.  Each part passes or fails; ctest's programs and the
+# lighttpd's unix-socket config, the OpenAPI lint.  Each part passes or fails; ctest's programs and the
 # end-to-end suite's tests count one by one.  The last line is always
 # "N passed, N failed"; the exit status is non-zero if anything failed.
 #
@@ -17,6 +17,9 @@
 #   TOKEND_RUNDIR       runtime files (cluster, logs, binaries); default
 #                       /var/tmp/tokend-test-PID, removed at the end
 #   TOKEND_KEEP_RUNDIR  1: keep the run directory (servers are stopped)
+#   TOKEND_E2E_ALLOW_DB_STOP
+#                       1: let the end-to-end suite stop and restart the
+#                       private cluster (its 503 case; TOKEND_TEST_PGCTL)
 #
 # Needs root on Debian 12 (installs missing packages, runs PostgreSQL as
 # postgres and tokend/lighttpd as www-data).  Uses free ports on 127.0.0.1.
@@ -30,7 +33,7 @@ for arg in "$@"; do
 	case $arg in
 	--full) FULL=1 ;;
 	-h | --help)
-		sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'
+		awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"
 		exit 0
 		;;
 	*)
@@ -43,7 +46,7 @@ done
 RUNDIR=${TOKEND_RUNDIR:-/var/tmp/tokend-test-$$}
 own_rundir=0
 [ -e "$RUNDIR" ] || own_rundir=1
-# shellcheck source=lib/stack.sh
+# shellcheck source-path=SCRIPTDIR source=lib/stack.sh
 source "$ROOT/tests/lib/stack.sh"
 
 BUILD=$ROOT/build/test
@@ -111,7 +114,7 @@ run_ctest() {
 
 # ---------------------------------------------------------------- build
 section "dependencies"
-if ! stack_deps; then
+if ! stack_deps build runtime test; then
 	record fail "dependencies"
 	finish
 fi
@@ -129,7 +132,7 @@ run_ctest unit "unit (ctest)"
 
 # ------------------------------------------------------- database tiers
 section "PostgreSQL cluster in $RUNDIR"
-PGPORT=$(stack_free_port)
+PGPORT=$(stack_free_port)	# read by the stack_* functions
 DB_OK=0
 if stack_install "$BUILD" && stack_pg_start &&
     { stack_db_drop tokend_test >/dev/null 2>&1; stack_db_create tokend_test; }; then
@@ -166,11 +169,16 @@ STACK_OK=0
 if [ $DB_OK = 1 ]; then
 	section "tokend (spawn-fcgi) + lighttpd"
 	E2E_DB=tokend_e2e
+	# Every request of the suite comes from 127.0.0.1, so the per-address
+	# budget of failed authentications (default 20 a minute) is raised
+	# for it; the suite is told the values it runs with.
+	E2E_SETTINGS=(--rate-limit-budget 1000 --rate-limit-window 60
+	    --rotation-grace-seconds 60 --max-body-bytes 16384 --retry-after-seconds 1)
 	FCGI_PORT=$(stack_free_port)
 	HTTP_PORT=$(stack_free_port)
 	while [ "$HTTP_PORT" = "$FCGI_PORT" ]; do HTTP_PORT=$(stack_free_port); done
 	if { stack_db_drop $E2E_DB >/dev/null 2>&1; stack_db_create $E2E_DB; } &&
-	    stack_tokend_start $E2E_DB "$FCGI_PORT" &&
+	    stack_tokend_start $E2E_DB "$FCGI_PORT" "${E2E_SETTINGS[@]}" &&
 	    stack_lighttpd_start "$HTTP_PORT" "$FCGI_PORT"; then
 		STACK_OK=1
 		record pass "tokend + lighttpd start"
@@ -188,8 +196,8 @@ elif [ $STACK_OK = 1 ]; then
 	section "end to end (tests/e2e/run.py ${e2e_args[*]})"
 	out=$(mktemp)
 	env TOKEND_BASE_URL="http://127.0.0.1:$HTTP_PORT/v1" \
-	    TOKEND_TEST_DATABASE_URL="$(stack_db_url $E2E_DB)" \
-	    TOKEND_ADMIN_DATABASE_URL="$(stack_db_url $E2E_DB)" \
+	    TOKEND_TEST_DATABASE_URL="$(stack_db_url "$E2E_DB")" \
+	    TOKEND_ADMIN_DATABASE_URL="$(stack_db_url "$E2E_DB")" \
 	    TOKENCTL="$STACK_BIN/tokenctl" \
 	    TOKEND="$STACK_BIN/tokend" \
 	    TOKEND_LOG="$RUNDIR/$E2E_DB.log" \
@@ -197,7 +205,11 @@ elif [ $STACK_OK = 1 ]; then
 	    TOKEND_FCGI_ADDR="127.0.0.1:$FCGI_PORT" \
 	    TOKEND_OPENAPI="$ROOT/openapi.yaml" \
 	    TOKEND_SQL_DIR="$ROOT/sql" \
-	    timeout $([ $FULL = 1 ] && echo 2100 || echo 420) \
+	    TOKEND_E2E_ALLOW_DB_STOP="${TOKEND_E2E_ALLOW_DB_STOP:-0}" \
+	    TOKEND_RATE_LIMIT_BUDGET=1000 TOKEND_RATE_LIMIT_WINDOW=60 \
+	    TOKEND_ROTATION_GRACE=60 TOKEND_MAX_BODY_BYTES=16384 TOKEND_RETRY_AFTER=1 \
+	    TOKEND_TEST_PGCTL="$(stack_pg_ctl_prefix)" \
+	    timeout "$([ $FULL = 1 ] && echo 2100 || echo 420)" \
 	    /usr/bin/python3 tests/e2e/run.py "${e2e_args[@]}" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
@@ -212,6 +224,19 @@ elif [ $STACK_OK = 1 ]; then
 	rm -f "$out"
 else
 	record fail "end to end (not run: no stack)"
+fi
+
+# The unix-socket variant of the shipped lighttpd config: a second tokend
+# on a socket, a second lighttpd; ready means tokend answered through it.
+if [ $STACK_OK = 1 ]; then
+	section "lighttpd over a unix socket (deploy/lighttpd/tokend-unix.conf)"
+	HTTP_PORT2=$(stack_free_port)
+	if STACK_DB=$E2E_DB stack_tokend_start tokend_unix "$RUNDIR/tokend.sock" --workers 1 &&
+	    stack_lighttpd_start "$HTTP_PORT2" "$RUNDIR/tokend.sock"; then
+		record pass "lighttpd + tokend, unix socket"
+	else
+		record fail "lighttpd + tokend, unix socket"
+	fi
 fi
 
 # -------------------------------------------------------------- OpenAPI

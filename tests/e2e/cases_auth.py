@@ -195,7 +195,7 @@ def t_rotate_bearer(ctx):
     for t in (l1, l2):
         assert ctx.db.token_row(t["token_id"])["rotated_at"] is None, "rotated by a refused request"
     # Without token_id: the parent.
-    n1 = rotate_bearer(ctx, a, s1["token"], raw=False)
+    n1 = rotate_bearer(ctx, a, s1["token"], parent=l1["token_id"])
     eq(n1["rotated_from"], l1["token_id"], "rotated_from")
     eq(n1["scope"], "read write tokend:rotate", "scope of the successor (the old token's)")
     ev = ctx.db.events(token_id=n1["token_id"], event="rotated")
@@ -203,7 +203,7 @@ def t_rotate_bearer(ctx):
     eq(str(ev[0]["actor_id"]), s1["token_id"], "rotated event actor_id")
     eq(str(ev[0]["parent_id"]), l1["token_id"], "rotated event parent_id")
     # With token_id = its parent.
-    n2 = rotate_bearer(ctx, a, s2["token"], raw=False, token_id=l2["token_id"])
+    n2 = rotate_bearer(ctx, a, s2["token"], parent=l2["token_id"], token_id=l2["token_id"])
     eq(n2["rotated_from"], l2["token_id"], "rotated_from")
 
 
@@ -312,7 +312,8 @@ def t_revoke_bad_id(ctx):
     lt = issue_long(ctx, a)
     s = issue_short(ctx, lt["token"])
     for bad in ("not-a-uuid", "1234", s["token_id"].replace("-", ""), s["token_id"] + "0",
-                s["token_id"][:-1], "{%s}" % s["token_id"], "g" + s["token_id"][1:]):
+                s["token_id"][:-1], "{%s}" % s["token_id"], "g" + s["token_id"][1:],
+                s["token_id"] + "-" + s["token_id"], "a" * 200):
         r = ctx.http.post(revoke_path(bad), body=b"", content_type=None, headers=bearer(lt["token"]))
         expect(r, 400, "invalid_request")
     r = ctx.http.post(revoke_path(s["token_id"]), body=b"this is not json", content_type="text/plain",
@@ -375,6 +376,7 @@ def t_prev_key(ctx):
     ctx.db.exec("UPDATE clients SET prev_key_digest = key_digest, key_digest = %s, "
                 "prev_key_valid_until = now() + interval '60 seconds' WHERE id = %s::uuid",
                 (psycopg2.Binary(tokfmt.digest(new)), a["id"]))
+    a["key"] = new          # the client's current key, for the digest check at the end
     issue_long(ctx, dict(a, key=old))
     issue_long(ctx, dict(a, key=new))
     ctx.db.exec("UPDATE clients SET prev_key_valid_until = now() - interval '1 second' "

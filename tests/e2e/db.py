@@ -22,6 +22,17 @@ class DB:
         with self.conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
 
+    def reconnect(self):
+        with self._lock:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            self.conn = psycopg2.connect(self.dsn, application_name="tokend-e2e")
+            self.conn.autocommit = True
+            with self.conn.cursor() as cur:
+                cur.execute("SET TIME ZONE 'UTC'")
+
     def all(self, sql, args=()):
         with self._lock, self.conn.cursor() as cur:
             cur.execute(sql, args)
@@ -147,12 +158,17 @@ class Clients:
                    "disabled_at", "prev_key_digest", "prev_key_valid_until"}
         cols = []
         args = []
-        # Lower defaults first when lowering maxima (CHECK default <= max).
-        for k in sorted(policy, key=lambda k: (not k.endswith("_default"))):
+        for k in policy:
             if k not in allowed:
                 raise ValueError(k)
             cols.append("%s = %%s" % k)
             args.append(policy[k])
+        # A lowered maximum lowers its default (CHECK default <= max).
+        for kind in ("long", "short"):
+            mx, df = "%s_ttl_max" % kind, "%s_ttl_default" % kind
+            if mx in policy and df not in policy:
+                cols.append("%s = least(%s, %%s)" % (df, df))
+                args.append(policy[mx])
         args.append(uuid.UUID(cid))
         self.db.exec("UPDATE clients SET %s WHERE id = %%s" % ", ".join(cols), args)
 

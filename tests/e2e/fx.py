@@ -107,13 +107,15 @@ def rotate_key(ctx, client, token_id, raw=False, key=None, **kw):
     return check_long(ctx, r, client, rotated_from=token_id)
 
 
-def rotate_bearer(ctx, client, short_tok, raw=True, **kw):
+def rotate_bearer(ctx, client, short_tok, parent=None, **kw):
+    """Rotation by a short-term Bearer.  With parent (the id the successor
+    must be rotated from) the 201 is asserted and checked; else raw."""
     body = {"grant_type": "rotate", "client_id": client["id"]}
     body.update(kw)
     r = ctx.http.post(LONG, json_body=body, headers=bearer(short_tok))
-    if raw:
+    if parent is None:
         return r
-    return check_long(ctx, r, client)
+    return check_long(ctx, r, client, rotated_from=parent)
 
 
 def issue_short(ctx, long_tok, body=None, raw=False, headers=(), client=None):

@@ -48,7 +48,7 @@ def _reason(e):
         return msg
     return "%s: %s | %s" % (type(e).__name__, e,
                             " <- ".join("%s:%d" % (f.filename.rsplit("/", 1)[-1], f.lineno)
-                                        for f in reversed(traceback.extract_tb(e.__traceback__))[:4]))
+                                        for f in list(reversed(traceback.extract_tb(e.__traceback__)))[:4]))
 
 
 def run(ctx, tests, out=print, only=None):

@@ -43,7 +43,7 @@ stack_deps() {
 
 	want() { pkgs+=("$@"); }
 	if [[ $groups == *" build "* ]]; then
-		command -v cc >/dev/null && command -v make >/dev/null || want build-essential
+		{ command -v cc && command -v make; } >/dev/null || want build-essential
 		command -v cmake >/dev/null || want cmake
 		command -v pkg-config >/dev/null || want pkg-config
 		[ -r /usr/include/fcgiapp.h ] || want libfcgi-dev
@@ -150,7 +150,11 @@ stack_rundir() {
 # www-data can run them.  Replaces files by rename, so a running tokend
 # is not disturbed.
 stack_install() {
-	local build=${1:-${STACK_BUILD_DIR:?stack_build first}} f
+	local build=${1:-${STACK_BUILD_DIR:-}} f
+	if [ -z "$build" ]; then
+		stack_say "nothing to install: run stack_build first"
+		return 1
+	fi
 	stack_rundir || return 1
 	mkdir -p "$RUNDIR/bin" "$RUNDIR/share/sql"
 	for f in tokend tokenctl; do
@@ -170,8 +174,8 @@ stack_install() {
 
 # stack_free_port: print a TCP port nobody on this host is using.
 stack_free_port() {
-	local p i
-	for i in $(seq 1 200); do
+	local p
+	for _ in $(seq 1 200); do
 		p=$((20000 + RANDOM % 12000))
 		if ! ss -Htan "( sport = :$p )" | grep -q .; then
 			echo "$p"
@@ -197,7 +201,7 @@ stack_db_url() {
 # PGPORT on 127.0.0.1, socket in RUNDIR/pgsock.  Reuses a cluster that
 # exists, and one that is already running.
 stack_pg_start() {
-	local pg=$RUNDIR/pg sock=$RUNDIR/pgsock i
+	local pg=$RUNDIR/pg sock=$RUNDIR/pgsock
 	: "${PGPORT:?PGPORT is not set}"
 	stack_rundir || return 1
 	install -d -o "$STACK_PGUSER" -g "$STACK_PGUSER" -m 700 "$pg"
@@ -230,19 +234,25 @@ stack_pg_start() {
 	fi
 	if runuser -u "$STACK_PGUSER" -- "$STACK_PGBIN/pg_ctl" -D "$pg" status >/dev/null 2>&1; then
 		:	# already running (run-local.sh started twice)
-	elif ! runuser -u "$STACK_PGUSER" -- "$STACK_PGBIN/pg_ctl" -D "$pg" \
-	    -l "$RUNDIR/pg.log" -w -t 60 \
-	    -o "-p $PGPORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null; then
+	elif ! eval "$(stack_pg_ctl_prefix) start" >/dev/null; then
 		tail -n 20 "$RUNDIR/pg.log" >&2
 		stack_say "PostgreSQL did not start on port $PGPORT (log: $RUNDIR/pg.log)"
 		return 1
 	fi
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		"$STACK_PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" && return 0
 		sleep 0.2
 	done
 	stack_say "PostgreSQL not ready on port $PGPORT after 20 s"
 	return 1
+}
+
+# stack_pg_ctl_prefix: a shell command that, followed by " start" or
+# " stop", starts or stops the cluster (for tests that stop the database).
+stack_pg_ctl_prefix() {
+	printf 'runuser -u %q -- %q -D %q -l %q -w -t 60 -m fast -o %q' \
+	    "$STACK_PGUSER" "$STACK_PGBIN/pg_ctl" "$RUNDIR/pg" "$RUNDIR/pg.log" \
+	    "-p $PGPORT -k $RUNDIR/pgsock -c listen_addresses=127.0.0.1"
 }
 
 stack_psql() {	# stack_psql DB args...: psql as the superuser, quiet
@@ -255,7 +265,7 @@ stack_psql() {	# stack_psql DB args...: psql as the superuser, quiet
 # migrations with tokenctl (harmless when already applied).
 stack_db_create() {
 	local name=$1 out
-	[ -n "${STACK_BIN:-}" ] || stack_install || return 1
+	[ -n "${STACK_BIN:-}" ] || stack_install "" || return 1
 	if [ -z "$(stack_psql postgres -At -c "SELECT 1 FROM pg_database WHERE datname = '$name'")" ]; then
 		"$STACK_PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U "$STACK_PGUSER" "$name" || return 1
 	fi
@@ -278,9 +288,9 @@ stack_db_drop() {
 # 2 workers; extra flags follow and win.  Logs to RUNDIR/NAME.log; the
 # master's pid is in RUNDIR/NAME.pid.
 stack_tokend_start() {
-	local name=$1 fcgi=$2 db=${STACK_DB:-$1} pidf log out i
+	local name=$1 fcgi=$2 db=${STACK_DB:-$1} pidf log out
 	shift 2
-	[ -n "${STACK_BIN:-}" ] || stack_install || return 1
+	[ -n "${STACK_BIN:-}" ] || stack_install "" || return 1
 	pidf=$RUNDIR/$name.pid
 	log=$RUNDIR/$name.log
 	if stack_pid_is "$(cat "$pidf" 2>/dev/null)" tokend; then
@@ -301,6 +311,7 @@ stack_tokend_start() {
 	rm -f "$pidf"
 	# spawn-fcgi points stderr at /dev/null when it forks; the shell
 	# re-points it at the log, then becomes tokend (same pid).
+	# shellcheck disable=SC2016	# $0 and $@ are for that shell
 	if ! out=$(STACK_LOG_FILE=$log spawn-fcgi "${where[@]}" -F 1 -u "$STACK_WEBUSER" -g "$STACK_WEBUSER" \
 	    -P "$pidf" -- /bin/sh -c 'exec "$0" "$@" 2>>"$STACK_LOG_FILE"' \
 	    "$STACK_BIN/tokend" --workers 2 --database-url "$(stack_db_url "$db")" "$@" \
@@ -311,7 +322,7 @@ stack_tokend_start() {
 	fi
 	# The listening socket exists before tokend runs, so a web server
 	# can connect at once; here only check that the master stays up.
-	for i in $(seq 1 10); do
+	for _ in $(seq 1 10); do
 		[ -s "$pidf" ] && break
 		sleep 0.1
 	done
@@ -338,7 +349,7 @@ stack_pid_is() {
 # socket path), rewriting only its var.tokend_* lines, starts lighttpd
 # and waits until a request reaches tokend through it.
 stack_lighttpd_start() {
-	local http=$1 fcgi=$2 dir src i code
+	local http=$1 fcgi=$2 dir src code
 	dir=$RUNDIR/lighttpd-$http
 	stack_rundir || return 1
 	if stack_port_busy "$http"; then
@@ -372,7 +383,7 @@ stack_lighttpd_start() {
 	fi
 	# Ready when tokend answers through lighttpd (its 404 carries an
 	# X-Request-Id).  Bounded: 30 s.
-	for i in $(seq 1 150); do
+	for _ in $(seq 1 150); do
 		code=$(curl -s -o /dev/null -D - -X POST -d '' --max-time 2 \
 		    "http://127.0.0.1:$http/v1/" 2>/dev/null | grep -ci '^x-request-id:')
 		[ "${code:-0}" -gt 0 ] && return 0
@@ -386,11 +397,11 @@ stack_lighttpd_start() {
 # Send SIGTERM to PID (if it still runs NAME) and wait up to SECS for it
 # to go; then SIGKILL it and the children it left.
 stack_kill_wait() {
-	local pid=$1 name=$2 secs=$3 i kids
+	local pid=$1 name=$2 secs=$3 kids
 	stack_pid_is "$pid" "$name" || return 0
 	kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
 	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 $((secs * 10))); do
+	for _ in $(seq 1 $((secs * 10))); do
 		stack_pid_is "$pid" "$name" || return 0
 		sleep 0.1
 	done
