@@ -400,6 +400,11 @@ read_flags(struct tk_config *cfg, int argc, char *argv[], int *rest,
 	}
 	if (rest != NULL)
 		*rest = i;
+	else if (i < argc) {
+		fprintf(stderr, "%s: unexpected argument \"%s\"; see --help\n",
+		    progname, argv[i]);
+		return TK_EINVAL;
+	}
 	return TK_OK;
 missing:
 	fprintf(stderr, "%s: option \"%s\" needs a value\n", progname, argv[i]);
@@ -617,6 +622,24 @@ tk_config_usage(FILE *fp, const char *prog)
 	}
 }
 
+/*
+ * The "password" keyword of a conninfo string or URL query, which libpq
+ * allows with blanks before the '=' ("password = x"); NULL if none.
+ */
+static const char *
+find_password(const char *value)
+{
+	const char	*p, *q;
+
+	for (p = value; (p = strstr(p, "password")) != NULL; p++) {
+		for (q = p + strlen("password"); *q == ' ' || *q == '\t'; q++)
+			continue;
+		if (*q == '=')
+			return p;
+	}
+	return NULL;
+}
+
 /* Mask a password in a URL or conninfo so the dump can be shared. */
 static void
 print_masked(FILE *fp, const char *name, const char *value)
@@ -624,7 +647,7 @@ print_masked(FILE *fp, const char *name, const char *value)
 	const char	*pw;
 
 	if (strstr(name, "url") != NULL &&
-	    ((pw = strstr(value, "password=")) != NULL)) {
+	    ((pw = find_password(value)) != NULL)) {
 		fprintf(fp, "%s = %.*spassword=***\n", name,
 		    (int)(pw - value), value);
 		return;

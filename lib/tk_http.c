@@ -171,6 +171,7 @@ tk_http_json(struct tk_response *resp, int status, struct json_object *obj)
 		return TK_ENOMEM;
 	len = strlen(text);
 	free(resp->body);
+	resp->body_len = 0;
 	if ((resp->body = malloc(len + 1)) == NULL)
 		return TK_ENOMEM;
 	memcpy(resp->body, text, len + 1);

@@ -68,7 +68,7 @@ handle(struct worker *w, FCGX_Request *fcgx)
 	struct tk_request	 req;
 	struct tk_response	 resp;
 	struct timespec		 start, deadline;
-	char			 path[256], method[16];
+	char			 path[256], method[16], addr[64];
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	tk_deadline_in(&deadline, w->cfg->request_timeout * 1000);
@@ -78,8 +78,11 @@ handle(struct worker *w, FCGX_Request *fcgx)
 		tk_http_problem(&resp, "server_error", "out of memory",
 		    req.request_id);
 	} else if (strcmp(req.role, "RESPONDER") != 0) {
+		char role[64];
+
+		tk_log_escape(req.role, role, sizeof(role));
 		tk_log_error("FastCGI role %s is not served here request_id=%s",
-		    req.role, req.request_id);
+		    role, req.request_id);
 		tk_http_problem(&resp, "server_error", "this FastCGI role is "
 		    "not served", req.request_id);
 	} else {
@@ -99,13 +102,14 @@ handle(struct worker *w, FCGX_Request *fcgx)
 		raw[n] = '\0';
 		tk_log_escape(raw, path, sizeof(path));
 		tk_log_escape(req.method, method, sizeof(method));
+		tk_log_escape(req.remote_addr, addr, sizeof(addr));
 	}
 	tk_log_info("request_id=%s method=%s path=%s status=%d%s%s%s%s "
 	    "duration_ms=%ld remote_addr=%s", req.request_id, method, path,
 	    resp.status, resp.error != NULL ? " error=" : "",
 	    resp.error != NULL ? resp.error : "",
 	    resp.token_id[0] != '\0' ? " token_id=" : "", resp.token_id,
-	    ms_since(&start), req.remote_addr);
+	    ms_since(&start), addr);
 	tk_http_response_clear(&resp);
 	tk_http_request_clear(&req);
 }
