@@ -1,7 +1,9 @@
 /*
  * tokend - the token service, a FastCGI responder.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "tk_config.h"
@@ -30,6 +32,12 @@ main(int argc, char *argv[])
 		tk_config_dump(cfg, stdout);
 		tk_config_free(cfg);
 		return EXIT_SUCCESS;
+	}
+	if (tk_log_open_file(cfg->log_file) != TK_OK) {
+		fprintf(stderr, "tokend: could not open log file \"%s\" (setting "
+		    "log_file): %s\n", cfg->log_file, strerror(errno));
+		tk_config_free(cfg);
+		return EXIT_FAILURE;
 	}
 	tk_log_setup((enum tk_log_level)tk_log_level_parse(cfg->log_level),
 	    cfg->log_format);

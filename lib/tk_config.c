@@ -77,6 +77,9 @@ static const struct setting settings[] = {
 	  "error, warn, info or debug" },
 	{ "log_format", T_FORMAT, OFF(log_format), "logfmt", 0, 0, false,
 	  "logfmt or json" },
+	{ "log_file", T_STRING, OFF(log_file), "", 0, 0, false,
+	  "file to append log lines to (reopened on SIGHUP); default: "
+	  "standard error, which spawn-fcgi sends to /dev/null unless -n" },
 	{ "rate_limit_window", T_SECONDS, OFF(rate_limit_window), "60", 1, 86400, false,
 	  "window of the per-address failure budget" },
 	{ "rate_limit_budget", T_UINT, OFF(rate_limit_budget), "20", 1, 1000000, false,

@@ -37,6 +37,7 @@ struct tk_config {
 	char		*trusted_addresses;
 	char		*log_level;
 	char		*log_format;
+	char		*log_file;		/* "" for standard error */
 	unsigned int	 rate_limit_window;	/* seconds */
 	unsigned int	 rate_limit_budget;
 	bool		 prepared_statements;

@@ -1,6 +1,7 @@
 /*
  * tk_log.c - line-oriented logging to stderr.
  */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,26 @@ tk_log_setup(enum tk_log_level level, const char *format)
 {
 	threshold = level;
 	as_json = format != NULL && strcmp(format, "json") == 0;
+}
+
+enum tk_err
+tk_log_open_file(const char *path)
+{
+	int	fd;
+
+	if (path == NULL || path[0] == '\0')
+		return TK_OK;
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0)
+		return TK_EIO;
+	if (fd != STDERR_FILENO) {
+		/* dup2 clears close-on-exec on the copy: fd 2 stays inherited. */
+		if (dup2(fd, STDERR_FILENO) < 0) {
+			close(fd);
+			return TK_EIO;
+		}
+		close(fd);
+	}
+	return TK_OK;
 }
 
 int

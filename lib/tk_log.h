@@ -10,6 +10,7 @@
 #define TK_LOG_H
 
 #include <stddef.h>
+#include "tk_err.h"
 
 enum tk_log_level {
 	TK_LOG_ERROR = 0,
@@ -20,6 +21,14 @@ enum tk_log_level {
 
 /* Set the threshold and format ("logfmt" or "json"); defaults: info, logfmt. */
 void	tk_log_setup(enum tk_log_level, const char *format);
+
+/*
+ * Send standard error to path (appending, created 0640) so that log lines
+ * and sanitizer reports land there; "" keeps standard error.  Called
+ * again after SIGHUP it reopens the file, for log rotation.  TK_EIO
+ * with errno when it cannot be opened.
+ */
+enum tk_err	tk_log_open_file(const char *path);
 
 /* Parse "error", "warn", "info" or "debug"; -1 when unknown. */
 int	tk_log_level_parse(const char *);

@@ -370,6 +370,9 @@ reload(struct master *m)
 		tk_log_error("reload failed: keeping the current settings");
 		return;
 	}
+	if (tk_log_open_file(cfg->log_file) != TK_OK)
+		tk_log_error("could not open log file \"%s\": %s", cfg->log_file,
+		    strerror(errno));
 	tk_log_setup((enum tk_log_level)tk_log_level_parse(cfg->log_level),
 	    cfg->log_format);
 	tk_config_free(m->own_cfg);

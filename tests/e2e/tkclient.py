@@ -92,6 +92,41 @@ class Client:
         self.conformance_checked = 0
         self.conformance_skipped = 0
         self.errors_seen = set()         # (status, error) of every problem answer
+        # Failed authentications are limited per remote address (CONTRACT
+        # §12).  Over loopback the suite spreads its requests over addresses
+        # of 127.0.0.0/8, moving on before an address spends half its
+        # budget, so that only the 429 case meets the limit.
+        self.budget = int(os.environ.get("TOKEND_RATE_LIMIT_BUDGET", "20"))
+        self.loopback = self.host.startswith("127.")
+        rnd = os.urandom(2)
+        self._src_net = (10 + rnd[0] % 240, rnd[1])
+        self._src_n = 0
+        self._src_failures = 0
+        self._src = self.new_source() if self.loopback else None
+
+    def new_source(self):
+        """A loopback address this run has not used yet (None when the
+        server is not reached over loopback)."""
+        if not self.loopback:
+            return None
+        with self._lock:
+            self._src_n += 1
+            n = self._src_n
+        b, c = self._src_net
+        return "127.%d.%d.%d" % (b, (c + n // 250) % 256, 1 + n % 250)
+
+    def _source_for_request(self):
+        with self._lock:
+            if self.loopback and self._src_failures >= max(1, self.budget // 2):
+                self._src_failures = 0
+                rotate = True
+            else:
+                rotate = False
+        if rotate:
+            src = self.new_source()
+            with self._lock:
+                self._src = src
+        return self._src
 
     def new_rid(self):
         return "e2e-%s-%d" % (self._tag, next(self._n))
@@ -105,13 +140,15 @@ class Client:
 
     def request(self, method, path, body=None, headers=None, json_body=_UNSET,
                 rid=_UNSET, content_type=_UNSET, conformance=True, chunked=False,
-                foreign_ok=False):
+                foreign_ok=False, source=None):
         """One request.  path below base_path, or '@/raw/path' for an exact
         request target.  body: bytes|str|None; json_body: object to dump.
         headers: list of (name, value) or dict.  rid: X-Request-Id to send
         (None: send none; default: a fresh one).  conformance=False: the
         path is outside the spec.  foreign_ok: an answer made by the web
-        server in front (no X-Request-Id) is returned, not refused."""
+        server in front (no X-Request-Id) is returned, not refused.
+        source: the loopback address to send from (default: the suite's
+        rotating one)."""
         target = self.url_path(path)
         hdrs = []
         if isinstance(headers, dict):
@@ -134,13 +171,18 @@ class Client:
             hdrs.append(("X-Request-Id", rid))
         for _, v in hdrs:
             self._remember(v)
-        resp = self._send(method, target, hdrs, body, chunked)
+        src = source or self._source_for_request()
+        resp = self._send(method, target, hdrs, body, chunked, src)
+        if source is None and 400 <= resp.status < 500:
+            with self._lock:
+                self._src_failures += 1
         resp.sent_rid = rid
         self._after(resp, conformance, foreign_ok)
         return resp
 
-    def _send(self, method, target, hdrs, body, chunked):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=15)
+    def _send(self, method, target, hdrs, body, chunked, source=None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=15,
+                                          source_address=(source, 0) if source else None)
         try:
             conn.putrequest(method, target, skip_accept_encoding=True)
             for k, v in hdrs:
