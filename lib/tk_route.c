@@ -95,10 +95,11 @@ tk_route_match(const char *base_path, const char *uri, struct tk_route *route)
 		route->id = TK_ROUTE_LONG;
 	else if (n == 3 && strcmp(seg[2], "short") == 0)
 		route->id = TK_ROUTE_SHORT;
-	else if (n == 4 && strcmp(seg[3], "revoke") == 0 &&
-	    strlen(seg[2]) <= TK_ROUTE_PARAM_MAX) {
+	else if (n == 4 && strcmp(seg[3], "revoke") == 0) {
+		/* Too long to be an id: left empty, so it answers 400 as one. */
 		route->id = TK_ROUTE_REVOKE;
-		strcpy(route->param, seg[2]);
+		if (strlen(seg[2]) <= TK_ROUTE_PARAM_MAX)
+			strcpy(route->param, seg[2]);
 	}
 	if (route->id != TK_ROUTE_NOT_FOUND)
 		route->allow = "POST";

@@ -25,7 +25,8 @@ enum tk_route_id {
 struct tk_route {
 	enum tk_route_id	 id;
 	const char		*allow;		/* methods of the path, for 405 */
-	char			 param[TK_ROUTE_PARAM_MAX + 1];	/* {tokenId}, decoded */
+	/* {tokenId}, decoded; "" when longer than TK_ROUTE_PARAM_MAX */
+	char			 param[TK_ROUTE_PARAM_MAX + 1];
 };
 
 /*

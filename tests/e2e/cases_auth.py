@@ -313,13 +313,22 @@ def t_revoke_bad_id(ctx):
     s = issue_short(ctx, lt["token"])
     for bad in ("not-a-uuid", "1234", s["token_id"].replace("-", ""), s["token_id"] + "0",
                 s["token_id"][:-1], "{%s}" % s["token_id"], "g" + s["token_id"][1:],
-                s["token_id"] + "-" + s["token_id"], "a" * 200):
+                s["token_id"] + "-" + s["token_id"]):
         r = ctx.http.post(revoke_path(bad), body=b"", content_type=None, headers=bearer(lt["token"]))
         expect(r, 400, "invalid_request")
     r = ctx.http.post(revoke_path(s["token_id"]), body=b"this is not json", content_type="text/plain",
                       headers=bearer(lt["token"]))
     expect(r, 204)
     assert ctx.db.revocation(s["token_id"]) is not None, "not revoked"
+
+
+@test("revoke: a long tokenId (200 characters) is not a UUID either: 400, not 404")
+def t_revoke_long_id(ctx):
+    a = _client(ctx)
+    lt = issue_long(ctx, a)
+    for bad in ("a" * 129, "a" * 200, "0" * 500):
+        r = ctx.http.post(revoke_path(bad), body=b"", content_type=None, headers=bearer(lt["token"]))
+        expect(r, 400, "invalid_request")
 
 
 @test("tenants: client A cannot revoke B's tokens (404 like unknown, no row)")

@@ -1,10 +1,8 @@
 """CONTRACT §2, §3, §7: token format, validity rule, scopes and TTLs."""
-import datetime
-import uuid
-
 import tokfmt
-from fx import (CH_BEARER_INVALID, CH_KEY_INVALID, LONG, bearer_valid, cc_body, eq, expect,
-                issue_long, issue_short, key_hdr, revoke, rotate_key, same_answer, secs, ts)
+from fx import (CH_BEARER_INVALID, CH_KEY_INVALID, LONG, SHORT, bearer, bearer_valid, cc_body, eq,
+                expect, issue_long, issue_short, key_hdr, revoke, revoke_path, rotate_key, same_answer,
+                secs, ts)
 from harness import test
 
 ALL = ("read", "write", "admin", "tokend:rotate", "tokend:revoke")
@@ -204,22 +202,35 @@ def t_changed_char(ctx):
         "upper-case prefix": "TKL_" + tok[4:],
     }
     rids = []
+    # Sent from addresses of their own, so that the failure counts they
+    # leave (CONTRACT §12) can be told apart.
+    srcs = [ctx.http.new_source(), ctx.http.new_source()]
     for what, bad in variants.items():
-        r = issue_short(ctx, bad, raw=True)
+        r = ctx.http.post(SHORT, body=b"", content_type=None, headers=bearer(bad), source=srcs[0])
         expect(r, 401, "invalid_token", [CH_BEARER_INVALID])
         same_answer(ref, r, what)
         rids.append(r.rid)
-        r = revoke(ctx, bad, s["token_id"])
+        r = ctx.http.post(revoke_path(s["token_id"]), body=b"", content_type=None, headers=bearer(bad),
+                          source=srcs[1])
         expect(r, 401, "invalid_token", [CH_BEARER_INVALID])
         rids.append(r.rid)
     bad_key = tokfmt.change_one_char(a["key"])
-    r = ctx.http.post(LONG, json_body=cc_body(a), headers=key_hdr(bad_key))
+    r = ctx.http.post(LONG, json_body=cc_body(a), headers=key_hdr(bad_key), source=srcs[1])
     expect(r, 401, "invalid_client", [CH_KEY_INVALID])
     rids.append(r.rid)
+    assert ctx.db.revocation(s["token_id"]) is None, "revoked by a malformed bearer"
+    yield 1.5       # past the once-a-second flush of failure counts
     n = ctx.db.val("SELECT count(*) FROM token_events WHERE request_id = ANY(%s) "
                    "OR detail::text LIKE ANY(%s)", (rids, ["%" + x + "%" for x in rids]))
     eq(n, 0, "audit rows of requests refused before any database access")
-    assert ctx.db.revocation(s["token_id"]) is None, "revoked by a malformed bearer"
+    if srcs[0] is not None:
+        rows = ctx.db.all("SELECT remote_addr::text, client_id, count FROM token_events "
+                          "WHERE event = 'auth_failed' AND remote_addr = ANY(%s::inet[])", (srcs,))
+        # Counted in memory and flushed as counts (if at all): never a row
+        # per request, never a client (that would take a lookup).
+        assert sum(c for _, _, c in rows) <= len(rids), "auth_failed counts %r for %d requests" % (rows, len(rids))
+        assert len(rows) <= 4, "auth_failed rows %r: one per request?" % (rows,)
+        assert all(cid is None for _, cid, _ in rows), "auth_failed rows %r name a client" % (rows,)
 
 
 # -- validity rule -----------------------------------------------------------------

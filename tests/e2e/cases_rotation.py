@@ -2,9 +2,8 @@
 import threading
 import uuid
 
-from fx import (CH_BEARER_INVALID, LONG, bearer, bearer_valid, check_long, eq, expect,
-                issue_long, issue_short, key_hdr, revoke, rotate_bearer, rotate_key,
-                same_answer, secs, ts)
+from fx import (CH_BEARER_INVALID, bearer_valid, check_long, eq, expect, issue_long, issue_short,
+                revoke, rotate_bearer, rotate_key, same_answer, secs, ts)
 from harness import test
 
 ALL = ("read", "write", "admin", "tokend:rotate", "tokend:revoke")

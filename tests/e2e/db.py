@@ -34,6 +34,15 @@ class DB:
                 cur.execute("SET TIME ZONE 'UTC'")
 
     def all(self, sql, args=()):
+        try:
+            return self._all(sql, args)
+        except psycopg2.OperationalError:
+            if not self.conn.closed:
+                raise
+            self.reconnect()        # the server was restarted (503 case)
+            return self._all(sql, args)
+
+    def _all(self, sql, args):
         with self._lock, self.conn.cursor() as cur:
             cur.execute(sql, args)
             return cur.fetchall() if cur.description else []

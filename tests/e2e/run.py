@@ -13,6 +13,10 @@ Environment:
   TOKEND_ROTATION_GRACE      tokend's rotation_grace_seconds (default 60)
   TOKEND_MAX_BODY_BYTES      tokend's max_body_bytes (default 16384)
   TOKEND_RETRY_AFTER         tokend's retry_after_seconds (default 1)
+  TOKEND_RATE_LIMIT_BUDGET   tokend's rate_limit_budget (default 20).  Over loopback
+                             the suite sends from many 127.x.y.z addresses, moving on
+                             before one spends half the budget; elsewhere give tokend
+                             a budget above the suite's failures (about 600)
   TOKEND_E2E_ALLOW_DB_STOP=1 and TOKEND_TEST_PGCTL="<command prefix>": run the 503
                              case, which runs "$TOKEND_TEST_PGCTL stop" and "... start"
 Arguments:

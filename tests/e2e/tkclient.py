@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import re
-import socket
 import threading
 import urllib.parse
 

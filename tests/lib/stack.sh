@@ -309,12 +309,15 @@ stack_tokend_start() {
 		return 1
 	fi
 	rm -f "$pidf"
-	# spawn-fcgi points stderr at /dev/null when it forks; the shell
-	# re-points it at the log, then becomes tokend (same pid).
+	# tokend writes its log to --log-file; spawn-fcgi points stderr at
+	# /dev/null when it forks, so the shell re-points it at the same file
+	# (for anything said before the log is open), then becomes tokend
+	# (same pid).
 	# shellcheck disable=SC2016	# $0 and $@ are for that shell
 	if ! out=$(STACK_LOG_FILE=$log spawn-fcgi "${where[@]}" -F 1 -u "$STACK_WEBUSER" -g "$STACK_WEBUSER" \
 	    -P "$pidf" -- /bin/sh -c 'exec "$0" "$@" 2>>"$STACK_LOG_FILE"' \
-	    "$STACK_BIN/tokend" --workers 2 --database-url "$(stack_db_url "$db")" "$@" \
+	    "$STACK_BIN/tokend" --workers 2 --database-url "$(stack_db_url "$db")" \
+	    --log-file "$log" "$@" \
 	    2>&1 </dev/null); then
 		printf '%s\n' "$out" >&2
 		stack_say "spawn-fcgi could not start tokend"
