@@ -231,6 +231,8 @@ spawn(struct master *m)
 		close(sigpipe_fds[0]);
 		close(sigpipe_fds[1]);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/* ps and pgrep tell the master, workers and flusher apart. */
+		prctl(PR_SET_NAME, "tokend-worker");
 		if (getppid() == 1)
 			exit(EXIT_SUCCESS);	/* the master is already gone */
 		err = tk_worker_run(m->cfg, m->listen_fd, m->abuse);
@@ -265,6 +267,7 @@ spawn_flusher(struct master *m)
 		if (m->listen_fd > 0)
 			close(m->listen_fd);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		prctl(PR_SET_NAME, "tokend-flusher");
 		tk_abuse_flusher_run(m->abuse, m->cfg->database_url);
 		exit(EXIT_SUCCESS);
 	}

@@ -248,7 +248,7 @@ BEGIN
 		FROM sup;
 	END IF;
 
-	overlap := coalesce(p_overlap, least(p_grace, c.overlap_max));
+	overlap := coalesce(p_overlap, p_grace);
 	UPDATE tokens
 	SET rotated_at = coalesce(rotated_at, now_s),
 	    valid_until = least(valid_until, now_s + make_interval(secs => overlap))

@@ -161,10 +161,10 @@ def t_rotate_key_path(ctx):
     s1 = issue_short(ctx, l1["token"], {"scope": "read tokend:rotate"})
     r = ctx.http.post(LONG, json_body={"grant_type": "rotate", "client_id": a["id"]},
                       headers=key_hdr(a["key"]) + bearer(s1["token"]))
-    expect(r, 400, "invalid_request", detail_has="token_id")
+    expect(r, 400, "invalid_request")
     r = ctx.http.post(LONG, json_body={"grant_type": "rotate", "client_id": a["id"]},
                       headers=key_hdr(a["key"]))
-    expect(r, 400, "invalid_request", detail_has="token_id")
+    expect(r, 400, "invalid_request")
     assert ctx.db.token_row(l1["token_id"])["rotated_at"] is None, "l1 rotated"
     # Key + token_id of l2 + a Bearer whose parent is l1: l2 is rotated.
     r = ctx.http.post(LONG, json_body={"grant_type": "rotate", "client_id": a["id"],

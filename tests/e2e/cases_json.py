@@ -102,6 +102,9 @@ def t_controls(ctx):
                      b'"label":"a\x00b"'], "controls")
     t = accepted(ctx, a, b'"label":"tab-free \\" \\\\ \\/ ok"')
     eq(t["row"]["label"], 'tab-free " \\ / ok', "label with escapes")
+    # DEL and C1 controls are not C0: allowed.
+    t = accepted(ctx, a, b'"label":"a\x7fb\xc2\x85c\\u0080"')
+    eq(t["row"]["label"], "a\x7fb\x85c\x80", "label with DEL and C1 characters")
 
 
 @test("json: data after the document is refused; whitespace is not")

@@ -71,6 +71,10 @@ def t_rotate_basic(ctx):
     # No label stays no label.
     m = issue_long(ctx, a)
     eq(rotate_key(ctx, a, m["token_id"])["row"]["label"], None, "label of a successor of an unlabelled token")
+    # Revoking the old token during its overlap ends it, not its successor.
+    expect(revoke(ctx, n3["token"], l0["token_id"]), 204)
+    assert not bearer_valid(ctx, l0["token"]), "revoked old token still valid"
+    assert bearer_valid(ctx, n["token"]), "successor hurt by revoking its predecessor"
 
 
 @test("rotate: overlap defaults to rotation_grace_seconds")

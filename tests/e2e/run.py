@@ -64,7 +64,11 @@ def main():
         print("not ok - setup: TOKEND_BASE_URL and TOKEND_TEST_DATABASE_URL are required")
         print("0 passed, 1 failed")
         return 1
-    spec_path = os.environ.get("TOKEND_OPENAPI", "openapi.yaml")
+    spec_path = os.environ.get("TOKEND_OPENAPI")
+    if not spec_path:
+        spec_path = "openapi.yaml"
+        if not os.path.exists(spec_path):       # run from elsewhere: the checkout's
+            spec_path = os.path.join(HERE, "..", "..", "openapi.yaml")
 
     class Ctx:
         pass
@@ -90,6 +94,12 @@ def main():
                 ctx.log_offset = os.path.getsize(ctx.log_path)
     except Exception as e:  # noqa: BLE001
         print("not ok - setup: %s: %s" % (type(e).__name__, e))
+        print("0 passed, 1 failed")
+        return 1
+    try:
+        ctx.http.post("/auth/tokens/short", body=b"", content_type=None)
+    except (OSError, AssertionError) as e:
+        print("not ok - setup: %s does not answer as tokend: %s" % (base_url, e))
         print("0 passed, 1 failed")
         return 1
     ctx.note("# tokend e2e: %s, clients made with %s, openapi %s%s"
