@@ -1,7 +1,9 @@
 /*
  * tk_handler.c - IssueLongTermToken, IssueShortTermToken, RevokeToken.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ enum stmt {
 	STMT_ROTATE,
 	STMT_ISSUE_SHORT,
 	STMT_REVOKE,
+	STMT_READY,
 };
 
 const struct tk_pool_stmt tk_handler_stmts[] = {
@@ -50,6 +53,9 @@ const struct tk_pool_stmt tk_handler_stmts[] = {
 	[STMT_REVOKE] = { "tokend_revoke",
 	    "SELECT * FROM tokend_revoke($1::text, $2::uuid, $3::bytea, "
 	    "$4::uuid, $5::text, $6::inet)", 6 },
+	[STMT_READY] = { "tokend_ready",
+	    "SELECT pg_is_in_recovery() OR "
+	    "current_setting('transaction_read_only')::boolean", 0 },
 };
 const unsigned int tk_handler_nstmts =
     sizeof(tk_handler_stmts) / sizeof(tk_handler_stmts[0]);
@@ -611,6 +617,120 @@ serve_revoke(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	PQclear(res);
 }
 
+/* GET /healthz: the process answers; the database is not asked. */
+static void
+serve_healthz(const struct tk_request *req, struct tk_response *resp)
+{
+	struct json_object	*obj = json_object_new_object();
+
+	no_store(resp);
+	json_object_object_add(obj, "status", json_object_new_string("ok"));
+	if (tk_http_json(resp, 200, obj) != TK_OK)
+		problem(resp, "server_error", "out of memory", req->request_id);
+	json_object_put(obj);
+}
+
+/* GET /readyz: one round trip; 503 says why the database cannot serve. */
+static void
+serve_readyz(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    const struct timespec *deadline, struct tk_response *resp)
+{
+	struct json_object	*obj = json_object_new_object();
+	PGresult		*res = NULL;
+	const char		*why = NULL;
+	char			 seconds[16];
+	enum tk_err		 err;
+
+	no_store(resp);
+	err = tk_pool_exec(ctx->pool, STMT_READY, NULL, NULL, NULL, deadline,
+	    req->request_id, &res);
+	if (err == TK_ETIMEDOUT)
+		why = "timeout";
+	else if (err != TK_OK || PQntuples(res) != 1)
+		why = "unavailable";
+	else if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		why = "read-only";
+	json_object_object_add(obj, "status",
+	    json_object_new_string(why == NULL ? "ready" : "unavailable"));
+	json_object_object_add(obj, "database",
+	    json_object_new_string(why == NULL ? "ok" : why));
+	if (tk_http_json(resp, why == NULL ? 200 : 503, obj) != TK_OK)
+		problem(resp, "server_error", "out of memory", req->request_id);
+	else if (why != NULL) {
+		snprintf(seconds, sizeof(seconds), "%u",
+		    ctx->cfg->retry_after_seconds);
+		tk_http_add_header(resp, "Retry-After", seconds);
+	}
+	json_object_put(obj);
+	PQclear(res);
+}
+
+/* Is REMOTE_ADDR one of trusted_addresses? */
+static bool
+is_trusted_remote(const struct tk_handler_ctx *ctx, const char *addr)
+{
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
+
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
+	if (ctx->trusted == NULL)
+		return false;
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		return tk_addr_list_match(ctx->trusted,
+		    (const struct sockaddr *)&sin, sizeof(sin));
+	}
+	if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		return tk_addr_list_match(ctx->trusted,
+		    (const struct sockaddr *)&sin6, sizeof(sin6));
+	}
+	return false;
+}
+
+/*
+ * GET /status: workers, threads, requests and connections, as JSON or,
+ * with ?format=prometheus, as Prometheus text.  Only trusted_addresses
+ * may read it; anyone else is told there is no such endpoint.
+ */
+static void
+serve_status(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    struct tk_response *resp)
+{
+	const char		*query = strchr(req->uri, '?');
+	struct json_object	*obj;
+	char			*text;
+
+	if (!is_trusted_remote(ctx, req->remote_addr)) {
+		problem(resp, "not_found", "no such endpoint", req->request_id);
+		return;
+	}
+	no_store(resp);
+	if (ctx->stats == NULL) {
+		problem(resp, "service_unavailable", "no counters in this "
+		    "process", req->request_id);
+		return;
+	}
+	if (query != NULL && strstr(query, "format=prometheus") != NULL) {
+		if ((text = tk_stats_prometheus(ctx->stats)) == NULL) {
+			problem(resp, "server_error", "out of memory",
+			    req->request_id);
+			return;
+		}
+		free(resp->body);
+		resp->body = text;
+		resp->body_len = strlen(text);
+		resp->status = 200;
+		resp->content_type = "text/plain; version=0.0.4";
+		return;
+	}
+	if ((obj = tk_stats_json(ctx->stats)) == NULL ||
+	    tk_http_json(resp, 200, obj) != TK_OK)
+		problem(resp, "server_error", "out of memory", req->request_id);
+	json_object_put(obj);
+}
+
 void
 tk_handler_serve(const struct tk_handler_ctx *ctx, const struct tk_request *req,
     const struct timespec *deadline, struct tk_response *resp)
@@ -622,10 +742,13 @@ tk_handler_serve(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		problem(resp, "not_found", "no such endpoint", req->request_id);
 		return;
 	}
-	if (strcmp(req->method, "POST") != 0) {
+	if (strcmp(req->method, route.allow) != 0) {
+		char detail[64];
+
+		snprintf(detail, sizeof(detail), "this endpoint accepts %s",
+		    route.allow);
 		tk_http_add_header(resp, "Allow", route.allow);
-		problem(resp, "method_not_allowed", "this endpoint accepts POST",
-		    req->request_id);
+		problem(resp, "method_not_allowed", detail, req->request_id);
 		return;
 	}
 	switch (route.id) {
@@ -637,6 +760,15 @@ tk_handler_serve(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		break;
 	case TK_ROUTE_REVOKE:
 		serve_revoke(ctx, req, &route, deadline, resp);
+		break;
+	case TK_ROUTE_HEALTHZ:
+		serve_healthz(req, resp);
+		break;
+	case TK_ROUTE_READYZ:
+		serve_readyz(ctx, req, deadline, resp);
+		break;
+	case TK_ROUTE_STATUS:
+		serve_status(ctx, req, resp);
 		break;
 	case TK_ROUTE_NOT_FOUND:
 		break;

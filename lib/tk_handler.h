@@ -13,15 +13,19 @@
 
 #include <time.h>
 #include "tk_abuse.h"
+#include "tk_addr.h"
 #include "tk_config.h"
 #include "tk_http.h"
 #include "tk_pool.h"
+#include "tk_stats.h"
 
 /* What the handlers share; borrowed from the worker. */
 struct tk_handler_ctx {
 	const struct tk_config	*cfg;
 	struct tk_pool		*pool;
 	struct tk_abuse		*abuse;		/* NULL: failures not counted */
+	struct tk_stats		*stats;		/* NULL: /status shows nothing */
+	const struct tk_addr_list *trusted;	/* who may read /status */
 };
 
 /* The statements of the pool, in the order tk_handler uses them. */

@@ -24,6 +24,7 @@
 #include "tk_abuse.h"
 #include "tk_log.h"
 #include "tk_master.h"
+#include "tk_stats.h"
 #include "tk_worker.h"
 
 #define MAX_SLOTS		2048
@@ -49,6 +50,8 @@ struct master {
 	unsigned int		 backoff;
 	pid_t			 replacing;	/* old worker draining for SIGHUP */
 	struct tk_abuse		*abuse;		/* shared failure counts */
+	struct tk_stats		*stats;		/* shared counters for /status */
+	unsigned long		 spawned;	/* workers started so far */
 	pid_t			 flusher;	/* writes them to the database */
 };
 
@@ -221,7 +224,8 @@ spawn(struct master *m)
 		return -1;
 	}
 	if (pid == 0) {
-		enum tk_err err;
+		struct tk_worker_env	env = { m->listen_fd, m->abuse, m->stats, i };
+		enum tk_err		err;
 
 		/* The worker: master's signal plumbing is not its own. */
 		signal(SIGCHLD, SIG_DFL);
@@ -235,12 +239,16 @@ spawn(struct master *m)
 		prctl(PR_SET_NAME, "tokend-worker");
 		if (getppid() == 1)
 			exit(EXIT_SUCCESS);	/* the master is already gone */
-		err = tk_worker_run(m->cfg, m->listen_fd, m->abuse);
+		tk_stats_worker_started(m->stats, i, getpid(), m->cfg->threads,
+		    m->spawned >= m->cfg->workers);
+		err = tk_worker_run(m->cfg, &env);
+		tk_stats_worker_gone(m->stats, i);
 		/* exit(), not _exit(): sanitizers report at exit. */
 		exit(err == TK_OK ? EXIT_SUCCESS : EXIT_FAILURE);
 	}
 	m->slots[i].pid = pid;
 	m->slots[i].retiring = false;
+	m->spawned++;
 	tk_log_info("worker %ld started", (long)pid);
 	return pid;
 }
@@ -346,6 +354,8 @@ reap(struct master *m)
 			tk_log_info("worker %ld exited with status 0", (long)pid);
 		if (pid == m->replacing)
 			m->replacing = 0;
+		/* A killed worker could not clear its own slot. */
+		tk_stats_worker_gone(m->stats, (unsigned int)(s - m->slots));
 		s->pid = 0;
 		if (!expected)
 			note_death(m);
@@ -476,10 +486,27 @@ tk_master_run(const struct tk_config *cfg)
 		err = TK_ENOMEM;
 		goto out;
 	}
+	{
+		struct sockaddr_storage	ss;
+		socklen_t		len = sizeof(ss);
+		bool			tcp;
+
+		tcp = getsockname(m.listen_fd, (struct sockaddr *)&ss, &len) == 0 &&
+		    ss.ss_family != AF_UNIX;
+		if ((m.stats = tk_stats_new(tcp)) == NULL) {
+			tk_log_error("could not map shared memory: %s",
+			    strerror(errno));
+			err = TK_ENOMEM;
+			goto out;
+		}
+	}
 	if (cfg->workers == 0) {
+		struct tk_worker_env env = { m.listen_fd, m.abuse, m.stats, 0 };
+
 		tk_log_info("serving in the master process (workers 0)");
 		spawn_flusher(&m);
-		err = tk_worker_run(cfg, m.listen_fd, m.abuse);
+		tk_stats_worker_started(m.stats, 0, getpid(), cfg->threads, false);
+		err = tk_worker_run(cfg, &env);
 		if (m.flusher > 0) {
 			kill(m.flusher, SIGTERM);
 			waitpid(m.flusher, NULL, 0);
@@ -543,6 +570,7 @@ out:
 	}
 	tk_config_free(m.own_cfg);
 	tk_abuse_free(m.abuse);
+	tk_stats_free(m.stats);
 	tk_log_info("tokend stopped");
 	return err;
 }

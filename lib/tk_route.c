@@ -89,6 +89,17 @@ tk_route_match(const char *base_path, const char *uri, struct tk_route *route)
 			break;
 		p = slash + 1;
 	}
+	if (n == 1) {
+		if (strcmp(seg[0], "healthz") == 0)
+			route->id = TK_ROUTE_HEALTHZ;
+		else if (strcmp(seg[0], "readyz") == 0)
+			route->id = TK_ROUTE_READYZ;
+		else if (strcmp(seg[0], "status") == 0)
+			route->id = TK_ROUTE_STATUS;
+		if (route->id != TK_ROUTE_NOT_FOUND)
+			route->allow = "GET";
+		return;
+	}
 	if (n < 3 || strcmp(seg[0], "auth") != 0 || strcmp(seg[1], "tokens") != 0)
 		return;
 	if (n == 3 && strcmp(seg[2], "long") == 0)

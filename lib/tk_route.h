@@ -18,13 +18,16 @@ enum tk_route_id {
 	TK_ROUTE_LONG,		/* POST {base}/auth/tokens/long */
 	TK_ROUTE_SHORT,		/* POST {base}/auth/tokens/short */
 	TK_ROUTE_REVOKE,	/* POST {base}/auth/tokens/{tokenId}/revoke */
+	TK_ROUTE_HEALTHZ,	/* GET {base}/healthz: the process answers */
+	TK_ROUTE_READYZ,	/* GET {base}/readyz: the database answers */
+	TK_ROUTE_STATUS,	/* GET {base}/status: workers and counters */
 };
 
 #define TK_ROUTE_PARAM_MAX	128
 
 struct tk_route {
 	enum tk_route_id	 id;
-	const char		*allow;		/* methods of the path, for 405 */
+	const char		*allow;		/* the path's one method, for 405 */
 	/* {tokenId}, decoded; "" when longer than TK_ROUTE_PARAM_MAX */
 	char			 param[TK_ROUTE_PARAM_MAX + 1];
 };

@@ -13,6 +13,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -26,7 +28,9 @@
 
 struct worker {
 	const struct tk_config	*cfg;
+	const struct tk_worker_env *env;
 	int			 listen_fd;
+	bool			 tcp;		/* the accept queue can be read */
 	int			 wake[2];	/* written once to drain; never read */
 	struct tk_handler_ctx	 ctx;
 	struct tk_addr_list	*trusted;	/* front ends allowed over TCP */
@@ -88,6 +92,7 @@ handle(struct worker *w, FCGX_Request *fcgx)
 	} else {
 		tk_handler_serve(&w->ctx, &req, &deadline, &resp);
 	}
+	tk_stats_request(w->env->stats, w->env->slot, resp.status);
 	if (tk_http_write(fcgx->out, &resp, req.request_id) != TK_OK)
 		tk_log_warn("could not write response: front end went away "
 		    "request_id=%s", req.request_id);
@@ -134,6 +139,18 @@ is_trusted(struct worker *w, int fd)
 	return false;
 }
 
+/* The accept queue of a TCP listener, for max_listen_queue. */
+static void
+note_queue(struct worker *w)
+{
+	struct tcp_info	ti;
+	socklen_t	len = sizeof(ti);
+
+	/* On a listening socket, tcpi_unacked is the queue's length. */
+	if (getsockopt(w->listen_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+		tk_stats_listen_queue(w->env->stats, ti.tcpi_unacked);
+}
+
 static void *
 thread_main(void *arg)
 {
@@ -163,6 +180,8 @@ thread_main(void *arg)
 			usleep(100000);
 			continue;
 		}
+		if (w->tcp)
+			note_queue(w);
 		/* Non-blocking: another thread or process may have won it. */
 		if ((rc = FCGX_Accept_r(&fcgx)) < 0) {
 			if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR) {
@@ -175,8 +194,16 @@ thread_main(void *arg)
 			FCGX_Finish_r(&fcgx);
 			continue;
 		}
+		tk_stats_busy(w->env->stats, w->env->slot, +1);
 		handle(w, &fcgx);
 		FCGX_Finish_r(&fcgx);
+		tk_stats_busy(w->env->stats, w->env->slot, -1);
+		{
+			unsigned int open, busy;
+
+			tk_pool_counts(w->ctx.pool, &open, &busy);
+			tk_stats_pool(w->env->stats, w->env->slot, open, busy);
+		}
 		pthread_mutex_lock(&w->mu);
 		w->served++;
 		last = w->cfg->max_requests != 0 &&
@@ -190,7 +217,7 @@ thread_main(void *arg)
 }
 
 enum tk_err
-tk_worker_run(const struct tk_config *cfg, int listen_fd, struct tk_abuse *abuse)
+tk_worker_run(const struct tk_config *cfg, const struct tk_worker_env *env)
 {
 	struct worker		 w;
 	struct tk_pool_settings	 ps;
@@ -203,7 +230,15 @@ tk_worker_run(const struct tk_config *cfg, int listen_fd, struct tk_abuse *abuse
 
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
-	w.listen_fd = listen_fd;
+	w.env = env;
+	w.listen_fd = env->listen_fd;
+	{
+		struct sockaddr_storage	ss;
+		socklen_t		len = sizeof(ss);
+
+		w.tcp = getsockname(w.listen_fd, (struct sockaddr *)&ss,
+		    &len) == 0 && ss.ss_family != AF_UNIX;
+	}
 	w.wake[0] = w.wake[1] = -1;
 	pthread_mutex_init(&w.mu, NULL);
 
@@ -239,7 +274,9 @@ tk_worker_run(const struct tk_config *cfg, int listen_fd, struct tk_abuse *abuse
 		goto out;
 	}
 	w.ctx.cfg = cfg;
-	w.ctx.abuse = abuse;
+	w.ctx.abuse = env->abuse;
+	w.ctx.stats = env->stats;
+	w.ctx.trusted = w.trusted;
 	for (i = 0; i < cfg->threads; i++) {
 		if (pthread_create(&threads[i], NULL, thread_main, &w) != 0) {
 			tk_log_error("could not start thread: %s", strerror(errno));

@@ -13,15 +13,23 @@
 
 #include "tk_abuse.h"
 #include "tk_config.h"
+#include "tk_stats.h"
 #include "tk_err.h"
 
+/* What the master hands a worker; the shared regions may be NULL. */
+struct tk_worker_env {
+	int		 listen_fd;
+	struct tk_abuse	*abuse;		/* failed authentications */
+	struct tk_stats	*stats;		/* counters for /status */
+	unsigned int	 slot;		/* this worker's slot in stats */
+};
+
 /*
- * Serve on listen_fd until drained, counting failed authentications in
- * the shared abuse (NULL: not counted).  Call after fork(): it makes
+ * Serve on env->listen_fd until drained.  Call after fork(): it makes
  * the pool, the threads and the random state.  Returns after every
  * thread has finished; TK_ENOMEM or TK_EIO when it could not start.
  */
-enum tk_err	tk_worker_run(const struct tk_config *, int listen_fd,
-		    struct tk_abuse *abuse);
+enum tk_err	tk_worker_run(const struct tk_config *,
+		    const struct tk_worker_env *);
 
 #endif /* TK_WORKER_H */
