@@ -103,7 +103,7 @@ tokend is running: http://127.0.0.1:$HTTP_PORT/v1
   lighttpd 127.0.0.1:$HTTP_PORT -> tokend (spawn-fcgi) 127.0.0.1:$FCGI_PORT -> PostgreSQL 127.0.0.1:$PGPORT, database $DB
   files and logs: $RUNDIR (tokend.log, lighttpd-$HTTP_PORT/, pg.log)
   admin:          $RUNDIR/bin/tokenctl --admin-database-url '$(stack_db_url "$DB")' client list
-  stop:           $ROOT/deploy/run-local.sh stop
+  stop:           TOKEND_RUNDIR=$RUNDIR $ROOT/deploy/run-local.sh stop
 
 Paste into bash (needs curl and jq):
 

@@ -8,9 +8,15 @@
 # Parts, in order: build (build/test), unit tests (ctest -L unit), a
 # private PostgreSQL cluster with a migrated database, integration tests
 # (ctest -L integration, then tests/integration/*.sh), tokend under
-# spawn-fcgi behind lighttpd, the end-to-end suite (tests/e2e/run.py),
-# lighttpd's unix-socket config, the OpenAPI lint.  Each part passes or fails; ctest's programs and the
-# end-to-end suite's tests count one by one.  The last line is always
+# spawn-fcgi behind lighttpd and the end-to-end suite (tests/e2e/run.py)
+# through it, a second tokend behind Apache (deploy/apache/tokend.conf):
+# a Bearer call, then the end-to-end suite again through Apache, the
+# unix-socket configs of lighttpd and Apache, the OpenAPI lint, and the
+# README's commands as deploy/run-local.sh prints them
+# (tests/readme/test_readme_commands.sh, on run-local.sh's default ports
+# 8080, 9000, 55433, which must be free).  Each part passes or fails;
+# ctest's programs and the tests of the end-to-end suite and of the
+# README check count one by one.  The last line is always
 # "N passed, N failed"; the exit status is non-zero if anything failed.
 #
 # Environment:
@@ -22,7 +28,8 @@
 #                       private cluster (its 503 case; TOKEND_TEST_PGCTL)
 #
 # Needs root on Debian 12 (installs missing packages, runs PostgreSQL as
-# postgres and tokend/lighttpd as www-data).  Uses free ports on 127.0.0.1.
+# postgres and tokend/lighttpd/Apache as www-data).  Uses free ports on
+# 127.0.0.1, but for the README part.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -68,8 +75,17 @@ record() {
 note() { SUMMARY+=("$(printf 'skip  %s' "$*")"); }
 section() { printf '\n==== %s\n' "$*"; }
 
+# The README part's run-local.sh stack, if that part was cut short
+# (stack_stop sees this RUNDIR).
+stop_readme_local() {
+	local RUNDIR=$RUNDIR/readme-local
+	[ -d "$RUNDIR" ] || return 0
+	stack_stop
+}
+
 cleanup() {
 	stack_stop || true
+	stop_readme_local || true
 	if [ "${TOKEND_KEEP_RUNDIR:-0}" = 1 ]; then
 		echo "run.sh: kept $RUNDIR"
 	elif [ $own_rundir = 1 ] && [ -d "$RUNDIR" ]; then
@@ -188,21 +204,40 @@ if [ $DB_OK = 1 ]; then
 	fi
 fi
 
-if [ ! -f tests/e2e/run.py ]; then
-	note "end-to-end: tests/e2e/run.py does not exist yet"
-elif [ $STACK_OK = 1 ]; then
-	e2e_args=()
-	[ $FULL = 1 ] && e2e_args+=(--full)
-	section "end to end (tests/e2e/run.py ${e2e_args[*]})"
+# summary_of FILE RC NAME: count a part that ends its output with
+# "N passed, N failed" (the end-to-end suite, the README test).
+summary_of() {
+	local out=$1 rc=$2 name=$3 line p f
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+		p=${BASH_REMATCH[1]}
+		f=${BASH_REMATCH[2]}
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+		record "$([ "$f" -eq 0 ] && echo pass || echo fail)" "$name" "$p" "$f"
+	else
+		record fail "$name (exit $rc, no summary line)"
+	fi
+}
+
+# run_e2e NAME HTTP_PORT TOKEND_NAME FCGI_PORT FRONT_END: the end-to-end
+# suite against http://127.0.0.1:HTTP_PORT/v1, where the web server
+# FRONT_END (lighttpd, apache; given to the suite as TOKEND_FRONT_END)
+# passes requests to the tokend started as TOKEND_NAME on FCGI_PORT, on
+# database $E2E_DB.
+run_e2e() {
+	local name=$1 http=$2 tname=$3 fcgi=$4 front=$5 out rc args=()
+	[ $FULL = 1 ] && args+=(--full)
+	section "$name (tests/e2e/run.py ${args[*]}, through $front)"
 	out=$(mktemp)
-	env TOKEND_BASE_URL="http://127.0.0.1:$HTTP_PORT/v1" \
+	env TOKEND_BASE_URL="http://127.0.0.1:$http/v1" \
+	    TOKEND_FRONT_END="$front" \
 	    TOKEND_TEST_DATABASE_URL="$(stack_db_url "$E2E_DB")" \
 	    TOKEND_ADMIN_DATABASE_URL="$(stack_db_url "$E2E_DB")" \
 	    TOKENCTL="$STACK_BIN/tokenctl" \
 	    TOKEND="$STACK_BIN/tokend" \
-	    TOKEND_LOG="$RUNDIR/$E2E_DB.log" \
-	    TOKEND_PIDFILE="$RUNDIR/$E2E_DB.pid" \
-	    TOKEND_FCGI_ADDR="127.0.0.1:$FCGI_PORT" \
+	    TOKEND_LOG="$RUNDIR/$tname.log" \
+	    TOKEND_PIDFILE="$RUNDIR/$tname.pid" \
+	    TOKEND_FCGI_ADDR="127.0.0.1:$fcgi" \
 	    TOKEND_OPENAPI="$ROOT/openapi.yaml" \
 	    TOKEND_SQL_DIR="$ROOT/sql" \
 	    TOKEND_E2E_ALLOW_DB_STOP="${TOKEND_E2E_ALLOW_DB_STOP:-0}" \
@@ -210,33 +245,94 @@ elif [ $STACK_OK = 1 ]; then
 	    TOKEND_ROTATION_GRACE=60 TOKEND_MAX_BODY_BYTES=16384 TOKEND_RETRY_AFTER=1 \
 	    TOKEND_TEST_PGCTL="$(stack_pg_ctl_prefix)" \
 	    timeout "$([ $FULL = 1 ] && echo 2100 || echo 420)" \
-	    /usr/bin/python3 tests/e2e/run.py "${e2e_args[@]}" 2>&1 | tee "$out"
+	    /usr/bin/python3 tests/e2e/run.py "${args[@]}" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-		p=${BASH_REMATCH[1]}
-		f=${BASH_REMATCH[2]}
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-		record "$([ "$f" -eq 0 ] && echo pass || echo fail)" "end to end" "$p" "$f"
-	else
-		record fail "end to end (exit $rc, no summary line)"
-	fi
+	summary_of "$out" "$rc" "$name"
 	rm -f "$out"
+}
+
+if [ ! -f tests/e2e/run.py ]; then
+	note "end-to-end: tests/e2e/run.py does not exist yet"
+elif [ $STACK_OK = 1 ]; then
+	run_e2e "end to end, lighttpd" "$HTTP_PORT" "$E2E_DB" "$FCGI_PORT" lighttpd
 else
-	record fail "end to end (not run: no stack)"
+	record fail "end to end, lighttpd (not run: no stack)"
 fi
 
-# The unix-socket variant of the shipped lighttpd config: a second tokend
-# on a socket, a second lighttpd; ready means tokend answered through it.
-if [ $STACK_OK = 1 ]; then
-	section "lighttpd over a unix socket (deploy/lighttpd/tokend-unix.conf)"
+# The same suite through Apache (deploy/apache/tokend.conf): a second
+# tokend, same settings, on the same database (its own failure counts
+# and log), behind Apache.  Before the suite, the walkthrough in short
+# (stack_smoke): a Bearer call answering 201 shows that Authorization
+# reaches tokend (CGIPassAuth).
+APACHE_OK=0
+if [ $DB_OK = 1 ]; then
+	section "tokend (spawn-fcgi) + Apache (deploy/apache/tokend.conf)"
+	FCGI_PORT_A=$(stack_free_port)
+	HTTP_PORT_A=$(stack_free_port)
+	while [ "$HTTP_PORT_A" = "$FCGI_PORT_A" ]; do HTTP_PORT_A=$(stack_free_port); done
+	if { [ $STACK_OK = 1 ] || { stack_db_drop "$E2E_DB" >/dev/null 2>&1; stack_db_create "$E2E_DB"; }; } &&
+	    STACK_DB=$E2E_DB stack_tokend_start tokend_apache "$FCGI_PORT_A" "${E2E_SETTINGS[@]}" &&
+	    stack_apache_start "$HTTP_PORT_A" "$FCGI_PORT_A"; then
+		APACHE_OK=1
+		record pass "tokend + Apache start"
+		echo "tokend on 127.0.0.1:$FCGI_PORT_A, Apache on 127.0.0.1:$HTTP_PORT_A"
+		if stack_smoke "http://127.0.0.1:$HTTP_PORT_A/v1" "$E2E_DB"; then
+			record pass "Apache: Bearer reaches tokend"
+		else
+			record fail "Apache: Bearer reaches tokend"
+		fi
+	else
+		record fail "tokend + Apache start"
+	fi
+fi
+if [ ! -f tests/e2e/run.py ]; then
+	:
+elif [ $APACHE_OK = 1 ]; then
+	run_e2e "end to end, Apache" "$HTTP_PORT_A" tokend_apache "$FCGI_PORT_A" apache
+else
+	record fail "end to end, Apache (not run: no stack)"
+fi
+
+# The unix-socket variants of the shipped configs: a third tokend on a
+# socket, a lighttpd (deploy/lighttpd/tokend-unix.conf) and an Apache
+# (deploy/apache/tokend-unix.conf) in front of it; each must answer the
+# walkthrough in short.
+if [ $DB_OK = 1 ]; then
+	section "unix socket: lighttpd (deploy/lighttpd/tokend-unix.conf), Apache (deploy/apache/tokend-unix.conf)"
+	SOCK=$RUNDIR/tokend.sock
+	UNIX_OK=0
+	if { [ $STACK_OK = 1 ] || [ $APACHE_OK = 1 ]; } &&
+	    STACK_DB=$E2E_DB stack_tokend_start tokend_unix "$SOCK" --workers 1; then
+		UNIX_OK=1
+	fi
 	HTTP_PORT2=$(stack_free_port)
-	if STACK_DB=$E2E_DB stack_tokend_start tokend_unix "$RUNDIR/tokend.sock" --workers 1 &&
-	    stack_lighttpd_start "$HTTP_PORT2" "$RUNDIR/tokend.sock"; then
+	if [ $UNIX_OK = 1 ] && stack_lighttpd_start "$HTTP_PORT2" "$SOCK" &&
+	    stack_smoke "http://127.0.0.1:$HTTP_PORT2/v1" "$E2E_DB"; then
 		record pass "lighttpd + tokend, unix socket"
 	else
 		record fail "lighttpd + tokend, unix socket"
 	fi
+	HTTP_PORT3=$(stack_free_port)
+	while [ "$HTTP_PORT3" = "$HTTP_PORT2" ]; do HTTP_PORT3=$(stack_free_port); done
+	if [ $UNIX_OK = 1 ] && stack_apache_start "$HTTP_PORT3" "$SOCK" &&
+	    stack_smoke "http://127.0.0.1:$HTTP_PORT3/v1" "$E2E_DB"; then
+		record pass "Apache + tokend, unix socket"
+	else
+		record fail "Apache + tokend, unix socket"
+	fi
+fi
+
+# ---------------------------------------------------------- supervision
+# The prefork master under faults, through lighttpd: a worker killed
+# under load, SIGHUP, max_requests, SIGTERM draining, a database missing
+# at start.  Its own tokend and lighttpd, on the same cluster.
+if [ $DB_OK = 1 ]; then
+	section "supervision (tests/supervision/run.sh)"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
+	    timeout 300 bash tests/supervision/run.sh 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "supervision"
+	rm -f "$out"
 fi
 
 # -------------------------------------------------------------- OpenAPI
@@ -246,5 +342,18 @@ if timeout 300 bash tests/openapi/lint.sh; then
 else
 	record fail "openapi lint"
 fi
+
+# ------------------------------------------------------ README commands
+# deploy/run-local.sh on its default ports (8080, 9000, 55433), in a
+# directory of its own under RUNDIR, and the commands it prints, pasted
+# into bash; the same commands as README.md's.  The servers above are
+# stopped first: this part needs none of them.
+section "README commands (tests/readme/test_readme_commands.sh)"
+stack_stop_servers || true
+out=$(mktemp)
+TOKEND_README_RUNDIR=$RUNDIR/readme-local timeout 900 \
+    bash tests/readme/test_readme_commands.sh 2>&1 | tee "$out"
+summary_of "$out" "${PIPESTATUS[0]}" "README commands"
+rm -f "$out"
 
 finish

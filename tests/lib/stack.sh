@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 #
 # stack.sh - start and stop a private tokend stack: PostgreSQL 15 cluster,
-# tokend under spawn-fcgi, lighttpd in front.  Sourced by tests/run.sh and
-# deploy/run-local.sh, so both run the same code.
+# tokend under spawn-fcgi, lighttpd or Apache in front.  Sourced by
+# tests/run.sh and deploy/run-local.sh, so both run the same code.
 #
 # The caller sets, before calling anything:
 #   RUNDIR   every runtime file lives here: cluster, sockets, logs, pid
@@ -16,6 +16,8 @@
 #   pg/ pg.log pgsock/                   the cluster, its log, its socket dir
 #   NAME.pid NAME.log                    one tokend (stack_tokend_start NAME)
 #   lighttpd-PORT/                       one lighttpd: conf, pid, logs, www/
+#   apache-PORT/                         one Apache: apache.conf, apache.pid,
+#                                        logs, runtime files
 #
 # Everything started is found again through its pid file, so stack_stop
 # also works from another process (deploy/run-local.sh stop).  Processes
@@ -397,6 +399,132 @@ stack_lighttpd_start() {
 	return 1
 }
 
+# stack_apache_start HTTP_PORT FCGI
+# Generates RUNDIR/apache-HTTP_PORT/apache.conf from
+# deploy/apache/tokend.conf (FCGI a port) or tokend-unix.conf (FCGI a
+# socket path) by filling in its placeholders only: @HTTP_PORT@,
+# @FCGI_PORT@, @RUNDIR@ (the generated config's own directory: pid file,
+# logs, runtime files) and, in tokend-unix.conf, the socket path
+# "@RUNDIR@/tokend.sock" (made FCGI).  Starts Apache as root with
+# `apache2 -f CONF -k start` (it drops to www-data) and waits until a
+# request reaches tokend through it.  Nothing under /etc/apache2 is read
+# beyond what the config names, nothing is written there.
+stack_apache_start() {
+	local http=$1 fcgi=$2 dir src conf code
+	dir=$RUNDIR/apache-$http
+	conf=$dir/apache.conf
+	stack_rundir || return 1
+	if ! command -v apache2 >/dev/null; then
+		stack_say "apache2 not found (apt-get install apache2)"
+		return 1
+	fi
+	if stack_port_busy "$http"; then
+		stack_say "port $http is in use; Apache not started"
+		return 1
+	fi
+	if stack_pid_is "$(cat "$dir/apache.pid" 2>/dev/null)" apache2; then
+		stack_say "Apache on port $http is already running (pid $(cat "$dir/apache.pid"))"
+		return 1
+	fi
+	mkdir -p "$dir"
+	chmod 755 "$dir"
+	if [[ $fcgi == /* ]]; then
+		src=$STACK_ROOT/deploy/apache/tokend-unix.conf
+		if ! grep -q '@RUNDIR@/tokend\.sock' "$src"; then
+			stack_say "$src names no @RUNDIR@/tokend.sock"
+			return 1
+		fi
+	else
+		src=$STACK_ROOT/deploy/apache/tokend.conf
+	fi
+	sed -e "s|@RUNDIR@/tokend\.sock|$fcgi|g" \
+	    -e "s|@HTTP_PORT@|$http|g" \
+	    -e "s|@FCGI_PORT@|$fcgi|g" \
+	    -e "s|@RUNDIR@|$dir|g" \
+	    "$src" >"$conf"
+	if grep -n '@[A-Z_]*@' "$conf" >&2; then
+		stack_say "placeholders left in $conf"
+		return 1
+	fi
+	if ! apache2 -t -f "$conf" >"$dir/check.log" 2>&1; then
+		cat "$dir/check.log" >&2
+		stack_say "Apache rejects $conf"
+		return 1
+	fi
+	rm -f "$dir/apache.pid"
+	if ! apache2 -f "$conf" -k start >"$dir/start.log" 2>&1 </dev/null; then
+		cat "$dir/start.log" "$dir/apache-error.log" >&2 2>/dev/null
+		stack_say "Apache did not start"
+		return 1
+	fi
+	# Ready when tokend answers through Apache (its 404 carries an
+	# X-Request-Id).  Bounded: 30 s, less if Apache dies (a port taken
+	# meanwhile, a module missing: the daemon fails after -k start).
+	local i
+	for i in $(seq 1 150); do
+		code=$(curl -s -o /dev/null -D - -X POST -d '' --max-time 2 \
+		    "http://127.0.0.1:$http/v1/" 2>/dev/null | grep -ci '^x-request-id:')
+		[ "${code:-0}" -gt 0 ] && return 0
+		if [ "$i" -gt 10 ] && ! stack_pid_is "$(cat "$dir/apache.pid" 2>/dev/null)" apache2; then
+			tail -n 20 "$dir/apache-error.log" >&2
+			stack_say "Apache exited at start (log: $dir/apache-error.log)"
+			return 1
+		fi
+		sleep 0.2
+	done
+	tail -n 20 "$dir/apache-error.log" >&2
+	stack_say "no answer from tokend through Apache on port $http after 30 s"
+	return 1
+}
+
+# stack_smoke BASE_URL DB
+# The README's walkthrough in short, through a front end: a new client
+# (tokenctl, on database DB), a long-term token against its key (201), a
+# short-term token against the long-term one as a Bearer (201: the
+# Authorization header reached tokend), revoking it with that Bearer
+# (204), and the revoked token refused (401).
+stack_smoke() {
+	local base=$1 db=$2 creds id key out code long short sid
+	[ -n "${STACK_BIN:-}" ] || stack_install "" || return 1
+	creds=$("$STACK_BIN/tokenctl" --admin-database-url "$(stack_db_url "$db")" \
+	    client create --name "smoke-$RANDOM" --scope "read" --default-scope "read") || {
+		stack_say "smoke: tokenctl client create failed"
+		return 1
+	}
+	id=$(awk '$1 == "client_id:" { print $2 }' <<<"$creds")
+	key=$(awk '$1 == "client_key:" { print $2 }' <<<"$creds")
+	out=$(curl -s --max-time 10 -w '\n%{http_code}' -X POST "$base/auth/tokens/long" \
+	    -H 'Content-Type: application/json' -H "X-Client-Key: $key" \
+	    -d "{\"grant_type\":\"client_credentials\",\"client_id\":\"$id\"}")
+	code=${out##*$'\n'}
+	long=$(jq -r .long_token <<<"${out%$'\n'*}" 2>/dev/null)
+	if [ "$code" != 201 ] || [[ $long != tkl_* ]]; then
+		stack_say "smoke: long-term token via $base: HTTP $code: ${out%$'\n'*}"
+		return 1
+	fi
+	out=$(curl -s --max-time 10 -w '\n%{http_code}' -X POST "$base/auth/tokens/short" \
+	    -H "Authorization: Bearer $long" -H 'Content-Type: application/json' -d '{}')
+	code=${out##*$'\n'}
+	short=$(jq -r .access_token <<<"${out%$'\n'*}" 2>/dev/null)
+	sid=$(jq -r .token_id <<<"${out%$'\n'*}" 2>/dev/null)
+	if [ "$code" != 201 ] || [[ $short != tks_* ]]; then
+		stack_say "smoke: Bearer call via $base: HTTP $code (is Authorization passed on?): ${out%$'\n'*}"
+		return 1
+	fi
+	code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X POST \
+	    "$base/auth/tokens/$sid/revoke" -H "Authorization: Bearer $short" -d '')
+	if [ "$code" != 204 ]; then
+		stack_say "smoke: revoke via $base: HTTP $code, not 204"
+		return 1
+	fi
+	code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X POST \
+	    "$base/auth/tokens/$sid/revoke" -H "Authorization: Bearer $short" -d '')
+	if [ "$code" != 401 ]; then
+		stack_say "smoke: revoked token via $base: HTTP $code, not 401"
+		return 1
+	fi
+}
+
 # Send SIGTERM to PID (if it still runs NAME) and wait up to SECS for it
 # to go; then SIGKILL it and the children it left.
 stack_kill_wait() {
@@ -414,13 +542,20 @@ stack_kill_wait() {
 	sleep 0.2
 }
 
-# stack_stop_servers: stop every lighttpd and tokend started in RUNDIR.
+# stack_stop_servers: stop every lighttpd, Apache and tokend started in
+# RUNDIR.
 stack_stop_servers() {
 	local f
 	[ -n "${RUNDIR:-}" ] && [ -d "$RUNDIR" ] || return 0
 	for f in "$RUNDIR"/lighttpd-*/lighttpd.pid; do
 		[ -e "$f" ] || continue
 		stack_kill_wait "$(cat "$f" 2>/dev/null)" lighttpd 10
+		rm -f "$f"
+	done
+	# Apache's parent stops its children on SIGTERM (= apache2 -k stop).
+	for f in "$RUNDIR"/apache-*/apache.pid; do
+		[ -e "$f" ] || continue
+		stack_kill_wait "$(cat "$f" 2>/dev/null)" apache2 10
 		rm -f "$f"
 	done
 	for f in "$RUNDIR"/*.pid; do
