@@ -250,6 +250,7 @@ if stack_install "$BUILD" &&
 	    "$RUNDIR/bin/tokenctl-asan" --admin-database-url "$E2E_URL" \
 	    migrate --sql-dir "$STACK_SQL_DIR" 2>&1); then
 		printf '%s\n' "$out" >&2
+		sanitizer_reports "$RUNDIR"/asan-tokenctl.* >&2
 		record fail "tokenctl (ASan) migrate"
 	elif STACK_DB=$E2E_DB stack_tokend_start asan "$FCGI_PORT" "${E2E_SETTINGS[@]}" &&
 	    stack_lighttpd_start "$HTTP_PORT" "$FCGI_PORT"; then
