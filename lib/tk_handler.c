@@ -35,6 +35,8 @@ enum stmt {
 	STMT_ISSUE_SHORT,
 	STMT_REVOKE,
 	STMT_READY,
+	STMT_CHECK_SHORT,
+	STMT_INTROSPECT,
 };
 
 const struct tk_pool_stmt tk_handler_stmts[] = {
@@ -56,6 +58,11 @@ const struct tk_pool_stmt tk_handler_stmts[] = {
 	[STMT_READY] = { "tokend_ready",
 	    "SELECT pg_is_in_recovery() OR "
 	    "current_setting('transaction_read_only')::boolean", 0 },
+	[STMT_CHECK_SHORT] = { "tokend_check_short",
+	    "SELECT * FROM tokend_check_short($1::uuid, $2::bytea)", 2 },
+	[STMT_INTROSPECT] = { "tokend_introspect",
+	    "SELECT * FROM tokend_introspect($1::uuid, $2::bytea, $3::uuid, "
+	    "$4::bytea)", 4 },
 };
 const unsigned int tk_handler_nstmts =
     sizeof(tk_handler_stmts) / sizeof(tk_handler_stmts[0]);
@@ -617,6 +624,171 @@ serve_revoke(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	PQclear(res);
 }
 
+/* Does the space-separated list have hold every word of need? */
+static bool
+has_all_words(const char *have, const char *need)
+{
+	size_t	hlen = strlen(have);
+
+	while (*need != '\0') {
+		size_t		 n = strcspn(need, " ");
+		const char	*p = have;
+		bool		 found = false;
+
+		while (n > 0 && !found && p < have + hlen) {
+			size_t m = strcspn(p, " ");
+
+			found = m == n && strncmp(p, need, n) == 0;
+			p += m + (p[m] == ' ');
+		}
+		if (n > 0 && !found)
+			return false;
+		need += n + (need[n] == ' ');
+	}
+	return true;
+}
+
+void
+tk_handler_authorize(const struct tk_handler_ctx *ctx,
+    const struct tk_request *req, const struct timespec *deadline,
+    struct tk_response *resp)
+{
+	struct cred	 bearer;
+	PGresult	*res = NULL;
+	const char	*outcome;
+	int		 c = 2;		/* first value after outcome, known_client */
+
+	if (limited(ctx, req, resp))
+		return;
+	/* Only a short-term token opens a protected location. */
+	if (!take_bearer(ctx, req, resp, &bearer, false, 1u << TK_TOKEN_SHORT))
+		return;
+	{
+		const char *values[2] = { bearer.id, (const char *)bearer.digest };
+		const int lengths[2] = { 0, TK_DIGEST_LEN };
+		const int formats[2] = { 0, 1 };
+
+		enum tk_err err;
+
+		err = tk_pool_exec(ctx->pool, STMT_CHECK_SHORT, values, lengths,
+		    formats, deadline, req->request_id, &res);
+		if (err == TK_OK && PQntuples(res) != 1)
+			err = TK_EINTERNAL;
+		if (err != TK_OK) {
+			unavailable(ctx, resp, err, req->request_id);
+			goto out;
+		}
+	}
+	outcome = PQgetvalue(res, 0, 0);
+	if (strcmp(outcome, "ok") != 0) {
+		bad_token(ctx, req, resp, PQgetisnull(res, 0, 1) ? NULL :
+		    PQgetvalue(res, 0, 1));
+		goto out;
+	}
+	if ((req->require_scope != NULL &&
+	    !has_all_words(PQgetvalue(res, 0, c + 2), req->require_scope)) ||
+	    (req->require_audience != NULL &&
+	    !has_all_words(PQgetvalue(res, 0, c + 3), req->require_audience))) {
+		tk_http_add_header(resp, "WWW-Authenticate", CH_INSUFFICIENT);
+		problem(resp, "insufficient_scope", "the token does not meet the "
+		    "requirements of this location", req->request_id);
+		goto out;
+	}
+	/* The web server hands these to the protected application. */
+	tk_http_add_header(resp, "Variable-TOKEN_CLIENT_ID", PQgetvalue(res, 0, c));
+	tk_http_add_header(resp, "Variable-TOKEN_ID", PQgetvalue(res, 0, c + 1));
+	tk_http_add_header(resp, "Variable-TOKEN_SCOPE", PQgetvalue(res, 0, c + 2));
+	tk_http_add_header(resp, "Variable-TOKEN_AUDIENCE",
+	    PQgetvalue(res, 0, c + 3));
+	tk_http_add_header(resp, "Variable-TOKEN_EXPIRES_AT",
+	    PQgetvalue(res, 0, c + 4));
+	tk_http_empty(resp, 200);
+	snprintf(resp->token_id, sizeof(resp->token_id), "%s",
+	    PQgetvalue(res, 0, c + 1));
+out:
+	PQclear(res);
+}
+
+/*
+ * POST /auth/tokens/introspect (RFC 7662): a resource server asks, with
+ * its client key, about a token.  Anything but a valid short-term token
+ * within its reach is {"active": false}; only the caller's own failed
+ * authentication counts toward the rate limit.
+ */
+static void
+serve_introspect(const struct tk_handler_ctx *ctx, const struct tk_request *req,
+    const struct timespec *deadline, struct tk_response *resp)
+{
+	struct tk_introspect_req ir;
+	struct tk_json_error	 jerr;
+	struct cred		 key, tok;
+	struct json_object	*obj = NULL;
+	PGresult		*res = NULL;
+	int			 c = COL_FIRST_VALUE;
+
+	memset(&ir, 0, sizeof(ir));
+	no_store(resp);
+	if (!body_acceptable(req, resp, false))
+		goto out;
+	if (tk_json_parse_introspect(req->body, req->body_len, &ir, &jerr) !=
+	    TK_OK) {
+		problem(resp, jerr.error, jerr.detail, req->request_id);
+		goto out;
+	}
+	if (limited(ctx, req, resp))
+		goto out;
+	parse_key(req->client_key, &key);
+	if (key.state != CRED_PRESENT) {
+		tk_http_add_header(resp, "WWW-Authenticate", CH_KEY);
+		problem(resp, "invalid_client", "this request needs a credential",
+		    req->request_id);
+		goto out;
+	}
+	if (!key.well_formed || key.tok.kind != TK_TOKEN_CLIENT) {
+		bad_key(ctx, req, resp, NULL);
+		goto out;
+	}
+	memset(&tok, 0, sizeof(tok));
+	cred_check(&tok, ir.token, strlen(ir.token));
+	{
+		bool ok = tok.well_formed && tok.tok.kind == TK_TOKEN_SHORT;
+		const char *values[4] = { key.id, (const char *)key.digest,
+		    ok ? tok.id : NULL, ok ? (const char *)tok.digest : NULL };
+		const int lengths[4] = { 0, TK_DIGEST_LEN, 0, TK_DIGEST_LEN };
+		const int formats[4] = { 0, 1, 0, 1 };
+
+		if (call(ctx, STMT_INTROSPECT, values, lengths, formats, req,
+		    deadline, resp, &res) != TK_OK)
+			goto out;
+	}
+	if (strcmp(PQgetvalue(res, 0, COL_OUTCOME), "ok") != 0) {
+		outcome_problem(ctx, req, resp, res);
+		goto out;
+	}
+	obj = json_object_new_object();
+	if (strcmp(PQgetvalue(res, 0, c), "t") != 0)
+		json_object_object_add(obj, "active", json_object_new_boolean(0));
+	else {
+		json_object_object_add(obj, "active", json_object_new_boolean(1));
+		add_string(obj, "client_id", PQgetvalue(res, 0, c + 1));
+		add_string(obj, "token_id", PQgetvalue(res, 0, c + 2));
+		add_string(obj, "scope", PQgetvalue(res, 0, c + 3));
+		add_string(obj, "aud", PQgetisnull(res, 0, c + 4) ? NULL :
+		    PQgetvalue(res, 0, c + 4));
+		json_object_object_add(obj, "exp", json_object_new_int64(
+		    strtoll(PQgetvalue(res, 0, c + 5), NULL, 10)));
+		json_object_object_add(obj, "iat", json_object_new_int64(
+		    strtoll(PQgetvalue(res, 0, c + 6), NULL, 10)));
+		add_string(obj, "token_type", "Bearer");
+	}
+	if (tk_http_json(resp, 200, obj) != TK_OK)
+		problem(resp, "server_error", "out of memory", req->request_id);
+out:
+	json_object_put(obj);
+	PQclear(res);
+	tk_introspect_req_clear(&ir);
+}
+
 /* GET /healthz: the process answers; the database is not asked. */
 static void
 serve_healthz(const struct tk_request *req, struct tk_response *resp)
@@ -760,6 +932,9 @@ tk_handler_serve(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		break;
 	case TK_ROUTE_REVOKE:
 		serve_revoke(ctx, req, &route, deadline, resp);
+		break;
+	case TK_ROUTE_INTROSPECT:
+		serve_introspect(ctx, req, deadline, resp);
 		break;
 	case TK_ROUTE_HEALTHZ:
 		serve_healthz(req, resp);

@@ -39,4 +39,14 @@ extern const unsigned int		tk_handler_nstmts;
 void	tk_handler_serve(const struct tk_handler_ctx *, const struct tk_request *,
 	    const struct timespec *deadline, struct tk_response *);
 
+/*
+ * The FastCGI Authorizer role: 200 with Variable-TOKEN_* headers for a
+ * valid short-term token meeting the location's TOKEND_REQUIRE_SCOPE and
+ * TOKEND_REQUIRE_AUDIENCE, else 401 (or 403 for unmet requirements).
+ * No routing: the authorizer answers for whatever location it guards.
+ */
+void	tk_handler_authorize(const struct tk_handler_ctx *,
+	    const struct tk_request *, const struct timespec *deadline,
+	    struct tk_response *);
+
 #endif /* TK_HANDLER_H */

@@ -113,6 +113,9 @@ tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
 	req->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fcgx->envp);
 	req->client_key = FCGX_GetParam("HTTP_X_CLIENT_KEY", fcgx->envp);
 	req->remote_addr = FCGX_GetParam("REMOTE_ADDR", fcgx->envp);
+	req->require_scope = FCGX_GetParam("TOKEND_REQUIRE_SCOPE", fcgx->envp);
+	req->require_audience = FCGX_GetParam("TOKEND_REQUIRE_AUDIENCE",
+	    fcgx->envp);
 	if (req->role == NULL)
 		req->role = "RESPONDER";
 	if (req->method == NULL)
@@ -123,7 +126,8 @@ tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
 		req->remote_addr = "";
 	tk_http_request_id(FCGX_GetParam("HTTP_X_REQUEST_ID", fcgx->envp),
 	    req->request_id);
-	if (!read_body)
+	/* An authorizer gets no FCGI_STDIN at all: reading would wait forever. */
+	if (!read_body || strcmp(req->role, "RESPONDER") != 0)
 		return TK_OK;
 	/* Read one byte more than allowed: that byte alone proves "too large". */
 	if ((buf = malloc(cap + 1)) == NULL)
@@ -133,6 +137,11 @@ tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
 		len += (size_t)n;
 	buf[len] = '\0';
 	req->body = buf;
+	/* A body cut short (the front end went quiet past request_timeout). */
+	if (FCGX_GetError(fcgx->in) != 0) {
+		req->body_len = len;
+		return TK_ETIMEDOUT;
+	}
 	req->body_len = len;
 	req->body_too_large = len > max_body;
 	return TK_OK;

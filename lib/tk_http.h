@@ -26,6 +26,9 @@ struct tk_request {
 	const char	*authorization;	/* HTTP_AUTHORIZATION, NULL when absent */
 	const char	*client_key;	/* HTTP_X_CLIENT_KEY, NULL when absent */
 	const char	*remote_addr;
+	/* Authorizer role: the protected location's requirements, if any. */
+	const char	*require_scope;		/* TOKEND_REQUIRE_SCOPE */
+	const char	*require_audience;	/* TOKEND_REQUIRE_AUDIENCE */
 	char		 request_id[TK_REQUEST_ID_MAX + 1];
 	char		*body;		/* owned, NUL-terminated, may hold NULs */
 	size_t		 body_len;
@@ -46,8 +49,10 @@ struct tk_response {
 /*
  * Fill *req from the FastCGI request: the variables above, a request id
  * (the client's X-Request-Id when it is 1-64 of [A-Za-z0-9._-], else a
- * new one) and, when read_body, at most max_body + 1 bytes of body.
- * TK_ENOMEM or TK_EIO; the strings borrowed from fcgx live as long as it.
+ * new one) and, when read_body and the role is RESPONDER, at most
+ * max_body + 1 bytes of body.
+ * TK_ENOMEM, or TK_ETIMEDOUT when the body stopped arriving (what came is
+ * kept); the strings borrowed from fcgx live as long as it.
  */
 enum tk_err	 tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
 		    struct tk_request *req);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 
 #include "tk_json.h"
 #include "tk_token.h"
@@ -951,5 +952,49 @@ tk_short_req_clear(struct tk_short_req *r)
 {
 	free(r->scope);
 	free(r->audience);
+	memset(r, 0, sizeof(*r));
+}
+
+enum tk_err
+tk_json_parse_introspect(const char *body, size_t len,
+    struct tk_introspect_req *out, struct tk_json_error *err)
+{
+	struct json_object		*obj = NULL;
+	struct json_object_iterator	 it, end;
+	enum tk_err			 e = TK_OK;
+
+	memset(out, 0, sizeof(*out));
+	err->error = NULL;
+	err->detail[0] = '\0';
+	if ((e = decode_object(body, len, &obj, err)) != TK_OK)
+		return e;
+	it = json_object_iter_begin(obj);
+	end = json_object_iter_end(obj);
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+		const char *name = json_object_iter_peek_name(&it);
+
+		if (strcmp(name, "token") != 0) {
+			e = unknown_member(name, err);
+			goto out;
+		}
+		if ((e = get_text(name, json_object_iter_peek_value(&it),
+		    TK_TOKEN_TEXT_MAX, &out->token, err)) != TK_OK)
+			goto out;
+	}
+	if (out->token == NULL)
+		e = refuse(err, "missing member \"token\"");
+out:
+	json_object_put(obj);
+	if (e != TK_OK)
+		tk_introspect_req_clear(out);
+	return e;
+}
+
+void
+tk_introspect_req_clear(struct tk_introspect_req *r)
+{
+	if (r->token != NULL)
+		OPENSSL_cleanse(r->token, strlen(r->token));
+	free(r->token);
 	memset(r, 0, sizeof(*r));
 }

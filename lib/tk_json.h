@@ -93,6 +93,21 @@ enum tk_err	 tk_json_parse_short(const char *body, size_t len,
 		    struct tk_short_req *out, struct tk_json_error *err);
 void		 tk_short_req_clear(struct tk_short_req *);
 
+/* The body of POST /auth/tokens/introspect.  Owned; tk_introspect_req_clear. */
+struct tk_introspect_req {
+	char		*token;		/* any text: a malformed token is inactive */
+};
+
+#define TK_TOKEN_TEXT_MAX	200	/* longer than any token, bounded */
+
+/*
+ * Decode {"token": "..."}: one required string member of at most
+ * TK_TOKEN_TEXT_MAX characters.  The token is a secret: clearing wipes it.
+ */
+enum tk_err	 tk_json_parse_introspect(const char *body, size_t len,
+		    struct tk_introspect_req *out, struct tk_json_error *err);
+void		 tk_introspect_req_clear(struct tk_introspect_req *);
+
 /*
  * Is s a valid scope string: RFC 6749 scope-tokens (%x21 / %x23-5B /
  * %x5D-7E) separated by single spaces, at most TK_SCOPE_MAX_ITEMS

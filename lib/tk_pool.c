@@ -11,8 +11,12 @@
 #include "tk_log.h"
 #include "tk_pool.h"
 
-/* A cancelled query gets this long to give its connection back. */
-#define CANCEL_GRACE_MS		1000
+/*
+ * A cancelled query gets this long to give its connection back; a server
+ * that cannot answer (stopped, say) costs its connection instead, so a
+ * request never overruns request_timeout by more than this.
+ */
+#define CANCEL_GRACE_MS		300
 /* Connection failures are logged at most this often. */
 #define ERROR_LOG_INTERVAL	10
 

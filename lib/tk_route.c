@@ -106,6 +106,8 @@ tk_route_match(const char *base_path, const char *uri, struct tk_route *route)
 		route->id = TK_ROUTE_LONG;
 	else if (n == 3 && strcmp(seg[2], "short") == 0)
 		route->id = TK_ROUTE_SHORT;
+	else if (n == 3 && strcmp(seg[2], "introspect") == 0)
+		route->id = TK_ROUTE_INTROSPECT;
 	else if (n == 4 && strcmp(seg[3], "revoke") == 0) {
 		/* Too long to be an id: left empty, so it answers 400 as one. */
 		route->id = TK_ROUTE_REVOKE;

@@ -18,6 +18,7 @@ enum tk_route_id {
 	TK_ROUTE_LONG,		/* POST {base}/auth/tokens/long */
 	TK_ROUTE_SHORT,		/* POST {base}/auth/tokens/short */
 	TK_ROUTE_REVOKE,	/* POST {base}/auth/tokens/{tokenId}/revoke */
+	TK_ROUTE_INTROSPECT,	/* POST {base}/auth/tokens/introspect */
 	TK_ROUTE_HEALTHZ,	/* GET {base}/healthz: the process answers */
 	TK_ROUTE_READYZ,	/* GET {base}/readyz: the database answers */
 	TK_ROUTE_STATUS,	/* GET {base}/status: workers and counters */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -73,14 +74,23 @@ handle(struct worker *w, FCGX_Request *fcgx)
 	struct tk_response	 resp;
 	struct timespec		 start, deadline;
 	char			 path[256], method[16], addr[64];
+	enum tk_err		 err;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	tk_deadline_in(&deadline, w->cfg->request_timeout * 1000);
 	memset(&resp, 0, sizeof(resp));
-	if (tk_http_read(fcgx, w->cfg->max_body_bytes, true, &req) != TK_OK) {
+	if ((err = tk_http_read(fcgx, w->cfg->max_body_bytes, true, &req)) ==
+	    TK_ETIMEDOUT) {
+		/* Nobody may be left to read it, but the log says what happened. */
+		tk_http_problem(&resp, "invalid_request", "the request body did "
+		    "not arrive within request_timeout", req.request_id);
+	} else if (err != TK_OK) {
 		tk_log_error("could not read request: out of memory");
 		tk_http_problem(&resp, "server_error", "out of memory",
 		    req.request_id);
+	} else if (strcmp(req.role, "AUTHORIZER") == 0) {
+		/* Chosen before any routing: the authorizer has no route. */
+		tk_handler_authorize(&w->ctx, &req, &deadline, &resp);
 	} else if (strcmp(req.role, "RESPONDER") != 0) {
 		char role[64];
 
@@ -139,6 +149,23 @@ is_trusted(struct worker *w, int fd)
 	return false;
 }
 
+/*
+ * No read or write of a request may wait longer than request_timeout:
+ * a front end that stops sending (a body that never comes) or stops
+ * reading must not hold a thread for ever.  libfcgi sees the timeout as
+ * an error of the stream.
+ */
+static void
+bound_io(struct worker *w, int fd)
+{
+	struct timeval	tv = { .tv_sec = w->cfg->request_timeout };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
+		tk_log_warn("could not bound socket timeouts: %s",
+		    strerror(errno));
+}
+
 /* The accept queue of a TCP listener, for max_listen_queue. */
 static void
 note_queue(struct worker *w)
@@ -194,6 +221,7 @@ thread_main(void *arg)
 			FCGX_Finish_r(&fcgx);
 			continue;
 		}
+		bound_io(w, fcgx.ipcFd);
 		tk_stats_busy(w->env->stats, w->env->slot, +1);
 		handle(w, &fcgx);
 		FCGX_Finish_r(&fcgx);

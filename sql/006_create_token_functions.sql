@@ -8,20 +8,27 @@
 -- Tokens and their digests are made by tokend: the id is embedded in the
 -- token, so only the caller can build it.
 
--- The enabled client owning a client key, or a row of NULLs.  FOR KEY
--- SHARE makes a concurrent "tokenctl client disable" (which locks the row
--- FOR UPDATE) either wait for this issuance and revoke its token, or
--- commit first and be seen here: no token escapes a disable.
+-- Does p_digest open client c: enabled, and its key or its previous key
+-- within the overlap of "tokenctl client rotate-key --overlap"?
+CREATE FUNCTION tokend_key_matches(c clients, p_digest bytea) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+	SELECT c.disabled_at IS NULL
+	   AND (c.key_digest = p_digest
+	        OR (c.prev_key_digest = p_digest AND now() < c.prev_key_valid_until))
+$$;
+
+-- The enabled client owning a client key, or a row of NULLs, for a
+-- request that issues a token.  FOR KEY SHARE makes a concurrent
+-- "tokenctl client disable" (which locks the row FOR UPDATE) either wait
+-- for this issuance and revoke its token, or commit first and be seen
+-- here: no token escapes a disable.
 CREATE FUNCTION tokend_auth_client(p_client uuid, p_digest bytea)
 RETURNS clients LANGUAGE plpgsql AS $$
 DECLARE
 	c clients;
 BEGIN
 	SELECT * INTO c FROM clients
-	WHERE id = p_client
-	  AND disabled_at IS NULL
-	  AND (key_digest = p_digest
-	       OR (prev_key_digest = p_digest AND now() < prev_key_valid_until))
+	WHERE id = p_client AND tokend_key_matches(clients, p_digest)
 	FOR KEY SHARE;
 	RETURN c;
 END
@@ -230,6 +237,16 @@ BEGIN
 		RETURN;
 	END IF;
 
+	-- Every refusal comes before the first write: a refused rotation
+	-- changes nothing.
+	exp := least(now_s + make_interval(secs => coalesce(p_ttl, c.long_ttl_default)),
+	             o.family_expires_at);
+	IF exp <= now_s THEN
+		outcome := 'conflict';
+		detail := 'the token family has reached its maximum lifetime';
+		RETURN;
+	END IF;
+
 	-- A second rotation within the overlap: a client that lost the first
 	-- answer retries.  Everything issued after this token is superseded.
 	IF o.rotated_at IS NOT NULL THEN
@@ -254,13 +271,6 @@ BEGIN
 	    valid_until = least(valid_until, now_s + make_interval(secs => overlap))
 	WHERE id = o.id;
 
-	exp := least(now_s + make_interval(secs => coalesce(p_ttl, c.long_ttl_default)),
-	             o.family_expires_at);
-	IF exp <= now_s THEN
-		outcome := 'conflict';
-		detail := 'the token family has reached its maximum lifetime';
-		RETURN;
-	END IF;
 	INSERT INTO tokens (id, kind, client_id, digest, family_id, generation,
 	                    rotated_from, family_expires_at, scope, label,
 	                    issued_at, expires_at, valid_until)

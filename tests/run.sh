@@ -335,6 +335,28 @@ if [ $DB_OK = 1 ]; then
 	rm -f "$out"
 fi
 
+# ------------------------------------------------- pgTAP, ASan + UBSan
+# The SQL layer under pgTAP, in a scratch database of its own; then the
+# ASan + UBSan build: unit, integration, one end-to-end pass against its
+# own tokend and lighttpd (in RUNDIR/sanitize), leaks checked at SIGTERM.
+if [ $DB_OK = 1 ]; then
+	section "pgTAP (tests/sql/run.sh)"
+	out=$(mktemp)
+	TOKEND_TEST_DATABASE_URL="$(stack_db_url postgres)" TOKEND_SQL_DIR="$ROOT/sql" \
+	    TOKENCTL="$STACK_BIN/tokenctl" timeout 300 bash tests/sql/run.sh 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "pgTAP"
+	rm -f "$out"
+
+	section "ASan + UBSan (tests/sanitize/run.sh)"
+	out=$(mktemp)
+	TOKEND_TEST_DATABASE_URL="$(stack_db_url postgres)" TOKEND_SQL_DIR="$ROOT/sql" \
+	    TOKEND_RUNDIR="$RUNDIR" timeout 1200 bash tests/sanitize/run.sh 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "ASan + UBSan"
+	rm -f "$out"
+else
+	record fail "pgTAP, ASan + UBSan (not run: no database)"
+fi
+
 # -------------------------------------------------------------- OpenAPI
 section "OpenAPI lint"
 if timeout 300 bash tests/openapi/lint.sh; then

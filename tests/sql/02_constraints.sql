@@ -162,11 +162,11 @@ SELECT throws_ok($$
 $$, '23514', 'new row for relation "tokens" violates check constraint "tokens_digest_check"',
 	'a token digest of 33 bytes is refused');
 SELECT throws_ok($$
-	UPDATE tokens SET label = repeat('é', 201) WHERE id = '00000000-0000-4000-8000-000000000001'
+	UPDATE tokens SET label = repeat(chr(233), 201) WHERE id = '00000000-0000-4000-8000-000000000001'
 $$, '23514', 'new row for relation "tokens" violates check constraint "tokens_label_check"',
 	'a label of 201 code points is refused');
 SELECT lives_ok($$
-	UPDATE tokens SET label = repeat('é', 200) WHERE id = '00000000-0000-4000-8000-000000000001'
+	UPDATE tokens SET label = repeat(chr(233), 200) WHERE id = '00000000-0000-4000-8000-000000000001'
 $$, 'a label of 200 code points (400 bytes) is accepted');
 SELECT throws_ok($$
 	INSERT INTO tokens (id, kind, client_id, digest, parent_id, scope,

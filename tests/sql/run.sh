@@ -65,7 +65,7 @@ scratch_url() {
 DB_URL=$(scratch_url "$BASE_URL" "$DB")
 
 admin_psql() {
-	psql -X -q -v ON_ERROR_STOP=1 -d "$BASE_URL" "$@"
+	PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -d "$BASE_URL" "$@"
 }
 
 fail_setup() {
