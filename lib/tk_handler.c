@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "tk_cred.h"
 #include "tk_handler.h"
 #include "tk_json.h"
 #include "tk_log.h"
@@ -70,100 +71,12 @@ const unsigned int tk_handler_nstmts =
 /* Columns every function returns first. */
 enum { COL_OUTCOME, COL_DETAIL, COL_KNOWN_CLIENT, COL_FIRST_VALUE };
 
-/* A credential presented with the request, checked offline. */
-enum cred_state {
-	CRED_NONE,		/* absent, or another scheme */
-	CRED_MALFORMED,		/* empty or repeated Bearer: 400 */
-	CRED_PRESENT,
-};
-
-struct cred {
-	enum cred_state	 state;
-	bool		 well_formed;	/* prefix, length, alphabet, checksum */
-	struct tk_token	 tok;
-	char		 id[TK_UUID_STR_LEN + 1];
-	unsigned char	 digest[TK_DIGEST_LEN];
-};
-
 /* A token made for the answer, before the database accepts it. */
 struct minted {
 	char		 token[TK_TOKEN_LEN + 1];
 	char		 id[TK_UUID_STR_LEN + 1];
 	unsigned char	 digest[TK_DIGEST_LEN];
 };
-
-static void
-cred_check(struct cred *c, const char *value, size_t len)
-{
-	char	buf[TK_TOKEN_LEN + 1];
-
-	c->state = CRED_PRESENT;
-	c->well_formed = false;
-	if (len != TK_TOKEN_LEN)
-		return;
-	memcpy(buf, value, len);
-	buf[len] = '\0';
-	if (tk_token_parse(buf, &c->tok) == TK_OK) {
-		c->well_formed = true;
-		tk_uuid_format(c->tok.id, c->id);
-		tk_token_digest(buf, c->digest);
-	}
-	OPENSSL_cleanse(buf, sizeof(buf));
-}
-
-/*
- * Read "Authorization: Bearer <token>".  Another scheme is no credential;
- * "Bearer" with nothing, or with more than one token (a repeated header
- * joined by the web server with ", "), is malformed.
- */
-static void
-parse_bearer(const char *authz, struct cred *c)
-{
-	const char	*p;
-	size_t		 len;
-
-	memset(c, 0, sizeof(*c));
-	c->state = CRED_NONE;
-	if (authz == NULL)
-		return;
-	p = authz;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (strncasecmp(p, "Bearer", 6) != 0 ||
-	    (p[6] != '\0' && p[6] != ' ' && p[6] != '\t'))
-		return;
-	p += 6;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	len = strcspn(p, " \t,");
-	if (len == 0 || p[len] != '\0') {
-		const char *q = p + len;
-
-		while (*q == ' ' || *q == '\t')
-			q++;
-		if (len == 0 || *q != '\0') {
-			c->state = CRED_MALFORMED;
-			return;
-		}
-	}
-	cred_check(c, p, len);
-}
-
-static void
-parse_key(const char *value, struct cred *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->state = CRED_NONE;
-	if (value == NULL)
-		return;
-	while (*value == ' ' || *value == '\t')
-		value++;
-	if (*value == '\0')
-		return;
-	cred_check(c, value, strcspn(value, " \t"));
-	if (value[strcspn(value, " \t")] != '\0')
-		c->well_formed = false;
-}
 
 static enum tk_err
 mint(enum tk_token_kind kind, struct minted *m)
@@ -303,14 +216,14 @@ outcome_problem(const struct tk_handler_ctx *ctx, const struct tk_request *req,
  */
 static bool
 take_bearer(const struct tk_handler_ctx *ctx, const struct tk_request *req,
-    struct tk_response *resp, struct cred *c, bool key_too, unsigned int mask)
+    struct tk_response *resp, struct tk_cred *c, bool key_too, unsigned int mask)
 {
-	parse_bearer(req->authorization, c);
-	if (c->state == CRED_NONE) {
+	tk_cred_bearer(req->authorization, c);
+	if (c->state == TK_CRED_NONE) {
 		no_credential(resp, key_too, req->request_id);
 		return false;
 	}
-	if (c->state == CRED_MALFORMED) {
+	if (c->state == TK_CRED_MALFORMED) {
 		problem(resp, "invalid_request", "the Authorization header must "
 		    "hold exactly one Bearer token", req->request_id);
 		return false;
@@ -425,7 +338,7 @@ serve_long(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 {
 	struct tk_long_req	 lr;
 	struct tk_json_error	 jerr;
-	struct cred		 key, bearer;
+	struct tk_cred		 key, bearer;
 	struct minted		 m;
 	PGresult		*res = NULL;
 	char			 ttl[24], overlap[24], grace[24];
@@ -446,8 +359,8 @@ serve_long(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	rotate = lr.grant == TK_GRANT_ROTATE;
 
 	/* The credential: a client key wins over an Authorization header. */
-	parse_key(req->client_key, &key);
-	if (key.state == CRED_PRESENT) {
+	tk_cred_key(req->client_key, &key);
+	if (key.state == TK_CRED_PRESENT) {
 		if (rotate && !lr.has_token_id) {
 			problem(resp, "invalid_request", "token_id is required "
 			    "to rotate with a client key", req->request_id);
@@ -483,7 +396,7 @@ serve_long(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		    deadline, resp, &res) != TK_OK)
 			goto out;
 	} else {
-		bool k = key.state == CRED_PRESENT;
+		bool k = key.state == TK_CRED_PRESENT;
 		const char *values[15] = { lr.client_id, k ? key.id : NULL,
 		    k ? (const char *)key.digest : NULL, k ? NULL : bearer.id,
 		    k ? NULL : (const char *)bearer.digest,
@@ -516,7 +429,7 @@ serve_short(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 {
 	struct tk_short_req	 sr;
 	struct tk_json_error	 jerr;
-	struct cred		 bearer;
+	struct tk_cred		 bearer;
 	struct minted		 m;
 	struct json_object	*obj = NULL;
 	PGresult		*res = NULL;
@@ -587,7 +500,7 @@ serve_revoke(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 {
 	unsigned char	 target[TK_UUID_LEN];
 	char		 target_id[TK_UUID_STR_LEN + 1];
-	struct cred	 bearer;
+	struct tk_cred	 bearer;
 	PGresult	*res = NULL;
 	const char	*outcome;
 
@@ -653,7 +566,7 @@ tk_handler_authorize(const struct tk_handler_ctx *ctx,
     const struct tk_request *req, const struct timespec *deadline,
     struct tk_response *resp)
 {
-	struct cred	 bearer;
+	struct tk_cred	 bearer;
 	PGresult	*res = NULL;
 	const char	*outcome;
 	int		 c = 2;		/* first value after outcome, known_client */
@@ -721,7 +634,7 @@ serve_introspect(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 {
 	struct tk_introspect_req ir;
 	struct tk_json_error	 jerr;
-	struct cred		 key, tok;
+	struct tk_cred		 key, tok;
 	struct json_object	*obj = NULL;
 	PGresult		*res = NULL;
 	int			 c = COL_FIRST_VALUE;
@@ -737,8 +650,8 @@ serve_introspect(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	}
 	if (limited(ctx, req, resp))
 		goto out;
-	parse_key(req->client_key, &key);
-	if (key.state != CRED_PRESENT) {
+	tk_cred_key(req->client_key, &key);
+	if (key.state != TK_CRED_PRESENT) {
 		tk_http_add_header(resp, "WWW-Authenticate", CH_KEY);
 		problem(resp, "invalid_client", "this request needs a credential",
 		    req->request_id);
@@ -749,7 +662,7 @@ serve_introspect(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		goto out;
 	}
 	memset(&tok, 0, sizeof(tok));
-	cred_check(&tok, ir.token, strlen(ir.token));
+	tk_cred_check(&tok, ir.token, strlen(ir.token));
 	{
 		bool ok = tok.well_formed && tok.tok.kind == TK_TOKEN_SHORT;
 		const char *values[4] = { key.id, (const char *)key.digest,
