@@ -686,8 +686,9 @@ serve_introspect(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		add_string(obj, "client_id", PQgetvalue(res, 0, c + 1));
 		add_string(obj, "token_id", PQgetvalue(res, 0, c + 2));
 		add_string(obj, "scope", PQgetvalue(res, 0, c + 3));
-		add_string(obj, "aud", PQgetisnull(res, 0, c + 4) ? NULL :
-		    PQgetvalue(res, 0, c + 4));
+		/* RFC 7662: a member without a value is left out. */
+		if (!PQgetisnull(res, 0, c + 4))
+			add_string(obj, "aud", PQgetvalue(res, 0, c + 4));
 		json_object_object_add(obj, "exp", json_object_new_int64(
 		    strtoll(PQgetvalue(res, 0, c + 5), NULL, 10)));
 		json_object_object_add(obj, "iat", json_object_new_int64(

@@ -335,6 +335,20 @@ if [ $DB_OK = 1 ]; then
 	rm -f "$out"
 fi
 
+# ----------------------------------------------------------- authorizer
+# tokend as a FastCGI authorizer guarding /app/ (deploy/app/env.cgi)
+# behind lighttpd and Apache (deploy/*/tokend-authorizer.conf), and
+# POST /auth/tokens/introspect.  Its own tokend, lighttpd and Apache, on
+# the same cluster.
+if [ $DB_OK = 1 ]; then
+	section "authorizer (tests/authorizer/run.sh)"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
+	    timeout 300 bash tests/authorizer/run.sh 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "authorizer"
+	rm -f "$out"
+fi
+
 # ------------------------------------------------- pgTAP, ASan + UBSan
 # The SQL layer under pgTAP, in a scratch database of its own; then the
 # ASan + UBSan build: unit, integration, one end-to-end pass against its

@@ -477,6 +477,122 @@ stack_apache_start() {
 	return 1
 }
 
+# stack_lighttpd_start_conf SRC HTTP_PORT FCGI
+# As stack_lighttpd_start, from the lighttpd config SRC (a path, e.g.
+# deploy/lighttpd/tokend-authorizer.conf) instead of the one chosen by
+# FCGI's kind: RUNDIR/lighttpd-HTTP_PORT/lighttpd.conf is SRC with its
+# var.tokend_* lines rewritten (FCGI a port or a socket path); waits until
+# a request reaches tokend under /v1/ through it.  Files the config
+# serves (under www/) may be put in RUNDIR/lighttpd-HTTP_PORT/www before
+# the call.
+stack_lighttpd_start_conf() {
+	local src=$1 http=$2 fcgi=$3 dir code
+	dir=$RUNDIR/lighttpd-$http
+	stack_rundir || return 1
+	if [ ! -r "$src" ]; then
+		stack_say "no lighttpd config $src"
+		return 1
+	fi
+	if stack_port_busy "$http"; then
+		stack_say "port $http is in use; lighttpd not started"
+		return 1
+	fi
+	mkdir -p "$dir/www"
+	chmod 755 "$dir" "$dir/www"
+	touch "$dir/lighttpd-error.log" "$dir/lighttpd-access.log"
+	chown "$STACK_WEBUSER:" "$dir/lighttpd-error.log" "$dir/lighttpd-access.log"
+	sed -e "s|^var\.tokend_rundir[[:space:]]*=.*|var.tokend_rundir    = \"$dir\"|" \
+	    -e "s|^var\.tokend_http_port[[:space:]]*=.*|var.tokend_http_port = $http|" \
+	    -e "s|^var\.tokend_fcgi_port[[:space:]]*=.*|var.tokend_fcgi_port = $fcgi|" \
+	    -e "s|^var\.tokend_socket[[:space:]]*=.*|var.tokend_socket    = \"$fcgi\"|" \
+	    "$src" >"$dir/lighttpd.conf"
+	if ! lighttpd -tt -f "$dir/lighttpd.conf" >"$dir/check.log" 2>&1; then
+		cat "$dir/check.log" >&2
+		stack_say "lighttpd rejects $dir/lighttpd.conf"
+		return 1
+	fi
+	rm -f "$dir/lighttpd.pid"
+	if ! lighttpd -f "$dir/lighttpd.conf" >"$dir/start.log" 2>&1 </dev/null; then
+		cat "$dir/start.log" "$dir/lighttpd-error.log" >&2
+		stack_say "lighttpd did not start"
+		return 1
+	fi
+	for _ in $(seq 1 150); do
+		code=$(curl -s -o /dev/null -D - -X POST -d '' --max-time 2 \
+		    "http://127.0.0.1:$http/v1/" 2>/dev/null | grep -ci '^x-request-id:')
+		[ "${code:-0}" -gt 0 ] && return 0
+		sleep 0.2
+	done
+	tail -n 20 "$dir/lighttpd-error.log" >&2
+	stack_say "no answer from tokend through lighttpd on port $http after 30 s"
+	return 1
+}
+
+# stack_apache_start_conf SRC HTTP_PORT FCGI
+# As stack_apache_start, from the Apache config SRC (a path, e.g.
+# deploy/apache/tokend-authorizer.conf): RUNDIR/apache-HTTP_PORT/apache.conf
+# is SRC with @HTTP_PORT@, @FCGI_PORT@ (FCGI, a port) and @RUNDIR@ (that
+# directory) filled in; waits until a request reaches tokend under /v1/
+# through it.  Files the config serves (under @RUNDIR@) may be put in
+# RUNDIR/apache-HTTP_PORT before the call.
+stack_apache_start_conf() {
+	local src=$1 http=$2 fcgi=$3 dir conf code i
+	dir=$RUNDIR/apache-$http
+	conf=$dir/apache.conf
+	stack_rundir || return 1
+	if ! command -v apache2 >/dev/null; then
+		stack_say "apache2 not found (apt-get install apache2)"
+		return 1
+	fi
+	if [ ! -r "$src" ]; then
+		stack_say "no Apache config $src"
+		return 1
+	fi
+	if stack_port_busy "$http"; then
+		stack_say "port $http is in use; Apache not started"
+		return 1
+	fi
+	if stack_pid_is "$(cat "$dir/apache.pid" 2>/dev/null)" apache2; then
+		stack_say "Apache on port $http is already running (pid $(cat "$dir/apache.pid"))"
+		return 1
+	fi
+	mkdir -p "$dir"
+	chmod 755 "$dir"
+	sed -e "s|@HTTP_PORT@|$http|g" \
+	    -e "s|@FCGI_PORT@|$fcgi|g" \
+	    -e "s|@RUNDIR@|$dir|g" \
+	    "$src" >"$conf"
+	if grep -n '@[A-Z_]*@' "$conf" >&2; then
+		stack_say "placeholders left in $conf"
+		return 1
+	fi
+	if ! apache2 -t -f "$conf" >"$dir/check.log" 2>&1; then
+		cat "$dir/check.log" >&2
+		stack_say "Apache rejects $conf"
+		return 1
+	fi
+	rm -f "$dir/apache.pid"
+	if ! apache2 -f "$conf" -k start >"$dir/start.log" 2>&1 </dev/null; then
+		cat "$dir/start.log" "$dir/apache-error.log" >&2 2>/dev/null
+		stack_say "Apache did not start"
+		return 1
+	fi
+	for i in $(seq 1 150); do
+		code=$(curl -s -o /dev/null -D - -X POST -d '' --max-time 2 \
+		    "http://127.0.0.1:$http/v1/" 2>/dev/null | grep -ci '^x-request-id:')
+		[ "${code:-0}" -gt 0 ] && return 0
+		if [ "$i" -gt 10 ] && ! stack_pid_is "$(cat "$dir/apache.pid" 2>/dev/null)" apache2; then
+			tail -n 20 "$dir/apache-error.log" >&2
+			stack_say "Apache exited at start (log: $dir/apache-error.log)"
+			return 1
+		fi
+		sleep 0.2
+	done
+	tail -n 20 "$dir/apache-error.log" >&2
+	stack_say "no answer from tokend through Apache on port $http after 30 s"
+	return 1
+}
+
 # stack_smoke BASE_URL DB
 # The README's walkthrough in short, through a front end: a new client
 # (tokenctl, on database DB), a long-term token against its key (201), a
@@ -574,4 +690,55 @@ stack_stop() {
 	runuser -u "$STACK_PGUSER" -- "$STACK_PGBIN/pg_ctl" -D "$RUNDIR/pg" \
 	    -m fast -w -t 60 stop >/dev/null 2>&1 ||
 	    stack_say "pg_ctl stop failed (log: $RUNDIR/pg.log)"
+}
+
+# ------------------------------------------------------------ standby
+# A hot standby of the private cluster, for tests that need a read-only
+# server (tests/ops/run.sh).  Replication over loopback relies on
+# initdb's own pg_hba.conf ("host replication all 127.0.0.1/32 trust",
+# from --auth=trust) and on PostgreSQL 15's defaults (wal_level =
+# replica, max_wal_senders = 10): stack_pg_start sets neither.
+
+# stack_pg_standby_start DIR PORT
+# pg_basebackup -R of the cluster on PGPORT into DIR (made, owned by
+# postgres), then starts it on PORT (127.0.0.1, its socket directory
+# DIR.sock, its log DIR.log) and waits until it accepts connections.  It streams
+# from the primary as the postgres user; pg_is_in_recovery() is true.
+stack_pg_standby_start() {
+	local dir=$1 port=$2
+	: "${PGPORT:?PGPORT is not set}"
+	if [ -s "$dir/PG_VERSION" ]; then
+		stack_say "$dir already holds a cluster"
+		return 1
+	fi
+	install -d -o "$STACK_PGUSER" -g "$STACK_PGUSER" -m 700 "$dir" || return 1
+	if ! runuser -u "$STACK_PGUSER" -- "$STACK_PGBIN/pg_basebackup" -h 127.0.0.1 \
+	    -p "$PGPORT" -U "$STACK_PGUSER" -D "$dir" -R -X stream -c fast \
+	    >"$dir.basebackup.log" 2>&1; then
+		cat "$dir.basebackup.log" >&2
+		stack_say "pg_basebackup from port $PGPORT failed"
+		return 1
+	fi
+	install -d -o "$STACK_PGUSER" -g "$STACK_PGUSER" -m 755 "$dir.sock"
+	touch "$dir.log"
+	chown "$STACK_PGUSER:" "$dir.log"
+	if ! runuser -u "$STACK_PGUSER" -- "$STACK_PGBIN/pg_ctl" -D "$dir" -l "$dir.log" \
+	    -w -t 60 -o "-p $port -k $dir.sock -c listen_addresses=127.0.0.1" start >/dev/null; then
+		tail -n 20 "$dir.log" >&2
+		stack_say "the standby did not start on port $port (log: $dir.log)"
+		return 1
+	fi
+	for _ in $(seq 1 100); do
+		"$STACK_PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" && return 0
+		sleep 0.2
+	done
+	stack_say "the standby is not ready on port $port after 20 s"
+	return 1
+}
+
+# stack_pg_standby_stop DIR: stop the cluster in DIR (fast), if running.
+stack_pg_standby_stop() {
+	[ -s "$1/postmaster.pid" ] || return 0
+	runuser -u "$STACK_PGUSER" -- "$STACK_PGBIN/pg_ctl" -D "$1" -m fast -w -t 60 \
+	    stop >/dev/null 2>&1 || stack_say "pg_ctl stop failed for $1"
 }
