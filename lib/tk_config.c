@@ -86,6 +86,12 @@ static const struct setting settings[] = {
 	  "failed authentications per address and window before 429" },
 	{ "prepared_statements", T_BOOL, OFF(prepared_statements), "on", 0, 0, false,
 	  "use prepared statements (off behind a transaction-mode pooler)" },
+	{ "role_owner", T_STRING, OFF(role_owner), "tokend_owner", 0, 0, false,
+	  "role owning tokend's tables and functions (tokenctl setup-roles)" },
+	{ "role_app", T_STRING, OFF(role_app), "tokend_app", 0, 0, false,
+	  "role tokend connects as: the request functions only (tokenctl setup-roles)" },
+	{ "role_auditor", T_STRING, OFF(role_auditor), "tokend_auditor", 0, 0, false,
+	  "role reading the audit views, never a digest (tokenctl setup-roles)" },
 };
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
@@ -414,57 +420,23 @@ missing:
 	return TK_EINVAL;
 }
 
-/* Defaults that depend on others: workers = CPUs, pool_size = threads. */
+/*
+ * Defaults that depend on others: workers = CPUs, pool_size = threads.
+ * Both start as UNSET, a value no source can give (their maximum is
+ * 1024), so "not given anywhere" needs no second look at the sources.
+ */
+#define UNSET	UINT_MAX
+
 static void
-finish(struct tk_config *cfg, bool workers_set, bool pool_set)
+finish(struct tk_config *cfg)
 {
-	if (!workers_set) {
+	if (cfg->workers == UNSET) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-		cfg->workers = n > 0 && n < 1024 ? (unsigned int)n : 1;
+		cfg->workers = n > 0 && n < 1024 ? (unsigned int)n : 1024;
 	}
-	if (!pool_set)
+	if (cfg->pool_size == UNSET)
 		cfg->pool_size = cfg->threads;
-}
-
-static bool
-was_set(const char *name, int argc, char *argv[])
-{
-	char	env[64];
-	int	i;
-
-	env_name(name, env, sizeof(env));
-	if (getenv(env) != NULL)
-		return true;
-	for (i = 1; i < argc; i++) {
-		char n[64];
-
-		if (flag_to_name(argv[i], n, sizeof(n)) && strcmp(n, name) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* Did the file set it?  Read again cheaply: files are small. */
-static bool
-file_sets(const char *path, const char *name)
-{
-	FILE	*fp;
-	char	 line[4096];
-	bool	 found = false;
-
-	if (path == NULL || (fp = fopen(path, "r")) == NULL)
-		return false;
-	while (!found && fgets(line, sizeof(line), fp) != NULL) {
-		char *key = trim(line), *eq;
-
-		if (*key == '#' || (eq = strchr(key, '=')) == NULL)
-			continue;
-		*eq = '\0';
-		found = strcmp(trim(key), name) == 0;
-	}
-	fclose(fp);
-	return found;
 }
 
 enum tk_err
@@ -486,6 +458,7 @@ tk_config_load(struct tk_config **out, int argc, char *argv[], int *rest)
 		return TK_ENOMEM;
 	cfg->argc = argc;
 	cfg->argv = argv;
+	cfg->workers = cfg->pool_size = UNSET;
 	for (i = 0; i < NSETTINGS; i++)
 		if (settings[i].dflt != NULL &&
 		    (err = apply(cfg, &settings[i], settings[i].dflt, &o)) != TK_OK)
@@ -509,11 +482,7 @@ tk_config_load(struct tk_config **out, int argc, char *argv[], int *rest)
 	}
 	if ((err = read_flags(cfg, argc, argv, rest, true)) != TK_OK)
 		goto fail;
-	finish(cfg,
-	    was_set("workers", argc, argv) ||
-	    file_sets(cfg->config_file, "workers"),
-	    was_set("pool_size", argc, argv) ||
-	    file_sets(cfg->config_file, "pool_size"));
+	finish(cfg);
 	if (cfg->base_path[0] != '\0' && (cfg->base_path[0] != '/' ||
 	    cfg->base_path[strlen(cfg->base_path) - 1] == '/')) {
 		fprintf(stderr, "%s: invalid value \"%s\" for setting "

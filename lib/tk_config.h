@@ -41,6 +41,9 @@ struct tk_config {
 	unsigned int	 rate_limit_window;	/* seconds */
 	unsigned int	 rate_limit_budget;
 	bool		 prepared_statements;
+	char		*role_owner;		/* tokenctl setup-roles */
+	char		*role_app;
+	char		*role_auditor;
 
 	/* Actions asked for on the command line, not settings. */
 	char		*config_file;

@@ -80,6 +80,9 @@ tk_log_escape(const char *s, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+static void	vlog(enum tk_log_level, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 vlog(enum tk_log_level level, const char *fmt, va_list ap)
 {

@@ -299,6 +299,7 @@ static void
 note_death(struct master *m)
 {
 	time_t		now = time(NULL);
+	time_t		prev = m->ndeaths > 0 ? m->deaths[0] : 0;
 	unsigned int	i, recent = 0;
 
 	memmove(m->deaths + 1, m->deaths,
@@ -309,7 +310,14 @@ note_death(struct master *m)
 	for (i = 0; i < m->ndeaths; i++)
 		if (now - m->deaths[i] < DEATH_WINDOW)
 			recent++;
-	if (recent <= QUICK_DEATHS) {
+	/*
+	 * Once backing off, only a worker that outlived its delay by
+	 * DEATH_WINDOW ends the back-off: a worker dying at every start
+	 * would otherwise find the window emptied by its own delay, and the
+	 * delay would fall back to 0 after 8 s instead of reaching 30.
+	 */
+	if (recent <= QUICK_DEATHS && (m->backoff == 0 ||
+	    now - prev >= (time_t)m->backoff + DEATH_WINDOW)) {
 		m->backoff = 0;
 		return;
 	}

@@ -361,16 +361,20 @@ classify(struct tk_pool *pool, PGconn *pg, const PGresult *res,
 	}
 	/*
 	 * Connection, shutdown, resources, read-only, timeouts, lock and
-	 * serialization failures are the database's state, not a bug.
+	 * serialization failures are the database's state, not a bug.  A
+	 * connection to a read-only server (a standby, or a primary fenced
+	 * with default_transaction_read_only) would fail every write: drop
+	 * it, so that the next one finds the writable server
+	 * (target_session_attrs=read-write).
 	 */
 	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
-	    strcmp(state, "26000") == 0) {
+	    strcmp(state, "26000") == 0 || strcmp(state, "25006") == 0) {
 		*broken = true;
 		log_unavailable(pool, request_id, "database unavailable",
 		    msg != NULL ? msg : state);
 		return TK_EUNAVAIL;
 	}
-	if (strncmp(state, "53", 2) == 0 || strcmp(state, "25006") == 0 ||
+	if (strncmp(state, "53", 2) == 0 ||
 	    strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
 	    strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
 	    strcmp(state, "55000") == 0) {
