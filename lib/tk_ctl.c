@@ -35,6 +35,9 @@
 #define PRUNE_BATCH		"1000"
 #define TOKEN_INPUT_MAX		4096	/* a token read from stdin */
 #define MAX_POSITIONAL		2
+#define AUDIT_AHEAD_DEFAULT	3	/* months of partitions ahead */
+#define AUDIT_AHEAD_MAX		120
+#define ROLE_NAME_MAX		63	/* NAMEDATALEN - 1 */
 
 struct ctl {
 	const struct tk_config	*cfg;
@@ -110,6 +113,7 @@ static const struct {
 };
 
 static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static enum tk_ctl_exit make_partitions(struct ctl *, long, bool *);
 
 /* One "tokenctl: ..." line on stderr. */
 static void
@@ -135,9 +139,9 @@ quoted(const char *s, char *buf, size_t buflen)
 static void
 command_usage(FILE *fp, const struct command *cmd)
 {
-	fprintf(fp, "usage: " PROGNAME " %s%s%s %s\n", cmd->noun,
+	fprintf(fp, "usage: " PROGNAME " %s%s%s%s%s\n", cmd->noun,
 	    cmd->verb != NULL ? " " : "", cmd->verb != NULL ? cmd->verb : "",
-	    cmd->synopsis);
+	    cmd->synopsis[0] != '\0' ? " " : "", cmd->synopsis);
 }
 
 /*
@@ -657,7 +661,7 @@ cmd_migrate(struct ctl *ctl, const struct command *cmd, int argc, char **argv)
 	const char		*dir;
 	unsigned int		 applied = 0;
 	enum tk_ctl_exit	 rc;
-	bool			 done;
+	bool			 done, missing;
 
 	if ((rc = parse_args(cmd, argc, argv, opts, 1, NULL, 0, 0, &done)) !=
 	    TK_CTL_OK || done)
@@ -673,7 +677,8 @@ cmd_migrate(struct ctl *ctl, const struct command *cmd, int argc, char **argv)
 	}
 	if (applied == 0)
 		printf("database is up to date\n");
-	return TK_CTL_OK;
+	/* The months ahead, as "audit partitions" makes them (sql/011). */
+	return make_partitions(ctl, AUDIT_AHEAD_DEFAULT, &missing);
 }
 
 /* Print a new client key: once, on stdout, and never anywhere else. */
@@ -705,11 +710,12 @@ cmd_client_create(struct ctl *ctl, const struct command *cmd, int argc,
 	static const char	 sql[] = "SELECT tokend_client_create($1::uuid, $2,"
 	    " $3::bytea, string_to_array($4, ' '), string_to_array($5, ' '),"
 	    " $6::integer, $7::integer, $8::integer, $9::integer, $10::integer,"
-	    " $11::integer)";
+	    " $11::integer, $12::boolean)";
 	struct option_spec	 opts[] = {
 		{ "name", true, NULL },
 		{ "scope", true, NULL },
 		{ "default-scope", true, NULL },
+		{ "resource-server", false, NULL },
 		POLICY_OPTIONS,
 	};
 	const size_t		 nopts = sizeof(opts) / sizeof(opts[0]);
@@ -717,8 +723,8 @@ cmd_client_create(struct ctl *ctl, const struct command *cmd, int argc,
 	unsigned char		 id[TK_UUID_LEN], digest[TK_DIGEST_LEN];
 	char			 idtext[TK_UUID_STR_LEN + 1], key[TK_TOKEN_LEN + 1];
 	char			*scopes = NULL, *defaults = NULL;
-	const char		*name, *values[11];
-	int			 lengths[11] = { 0 }, formats[11] = { 0 };
+	const char		*name, *values[12];
+	int			 lengths[12] = { 0 }, formats[12] = { 0 };
 	PGresult		*res = NULL;
 	enum tk_ctl_exit	 rc;
 	bool			 done, any = false;
@@ -761,7 +767,9 @@ cmd_client_create(struct ctl *ctl, const struct command *cmd, int argc,
 	values[4] = defaults;	/* NULL: the non-reserved scopes */
 	for (i = 0; i < NPOLICY; i++)
 		values[5 + i] = policy.param[i];
-	if ((rc = query(ctl, sql, 11, values, lengths, formats, &res)) != TK_CTL_OK)
+	/* A resource server may call POST /auth/tokens/introspect. */
+	values[11] = option(opts, nopts, "resource-server") != NULL ? "t" : "f";
+	if ((rc = query(ctl, sql, 12, values, lengths, formats, &res)) != TK_CTL_OK)
 		goto out;
 	rc = print_key(idtext, key);
 out:
@@ -1300,13 +1308,366 @@ cmd_token_prune(struct ctl *ctl, const struct command *cmd, int argc,
 	return TK_CTL_OK;
 }
 
+/*
+ * The DBA's side: roles, the partitions of the audit trail, retention
+ * (sql/010-012).  setup-roles must work on a database that has seen no
+ * migration yet, so its SQL lives here, as a function of the session,
+ * rather than in sql/; it keeps tokend_roles as sql/010 defines it.
+ */
+
+static const char setup_roles_fn[] =
+    "CREATE FUNCTION pg_temp.tokend_setup_roles(p_owner text, p_app text,\n"
+    "\tp_auditor text) RETURNS SETOF text\n"
+    "LANGUAGE plpgsql AS $f$\n"
+    "DECLARE\n"
+    "\tkinds text[] := ARRAY['owner', 'app', 'auditor'];\n"
+    "\tnames text[] := ARRAY[p_owner, p_app, p_auditor];\n"
+    "\tsch   text := current_schema();\n"
+    "\tme    text := current_user;\n"
+    "\tdb    text := current_database();\n"
+    "\tnsp   oid := (SELECT oid FROM pg_namespace WHERE nspname = current_schema());\n"
+    "\towner_oid oid;\n"
+    "\to     record;\n"
+    "\tn     integer := 0;\n"
+    "BEGIN\n"
+    "\tIF NOT (SELECT rolsuper OR rolcreaterole FROM pg_roles\n"
+    "\t        WHERE rolname = me) THEN\n"
+    "\t\tRAISE EXCEPTION 'setup-roles needs the CREATEROLE privilege, which % has not', me\n"
+    "\t\t      USING ERRCODE = 'insufficient_privilege';\n"
+    "\tEND IF;\n"
+    "\tIF sch IS NULL THEN\n"
+    "\t\tRAISE EXCEPTION 'no schema for tokend: search_path names none that exists';\n"
+    "\tEND IF;\n"
+    "\t-- Names once recorded stay: every grant and owner follows them.\n"
+    "\tIF to_regclass('tokend_roles') IS NOT NULL THEN\n"
+    "\t\tFOR o IN SELECT r.role, r.name FROM tokend_roles r\n"
+    "\t\t         WHERE r.name <> names[array_position(kinds, r.role)] LOOP\n"
+    "\t\t\tRAISE EXCEPTION 'the % role of database % is %, not %: setup-roles does not rename roles',\n"
+    "\t\t\t      o.role, db, o.name, names[array_position(kinds, o.role)];\n"
+    "\t\tEND LOOP;\n"
+    "\tEND IF;\n"
+    "\tFOR i IN 1 .. 3 LOOP\n"
+    "\t\tSELECT rolsuper, rolbypassrls INTO o FROM pg_roles\n"
+    "\t\tWHERE rolname = names[i];\n"
+    "\t\tIF NOT FOUND THEN\n"
+    "\t\t\tEXECUTE format('CREATE ROLE %I LOGIN', names[i]);\n"
+    "\t\t\tRETURN NEXT format('created role %s (%s; set its password or pg_hba.conf entry)',\n"
+    "\t\t\t                   names[i], kinds[i]);\n"
+    "\t\tELSIF i > 1 AND (o.rolsuper OR o.rolbypassrls) THEN\n"
+    "\t\t\tRAISE EXCEPTION 'role % is a superuser or bypasses row security: the % role must hold only what tokend grants it',\n"
+    "\t\t\t      names[i], kinds[i];\n"
+    "\t\tELSE\n"
+    "\t\t\tRETURN NEXT format('role %s exists (%s)', names[i], kinds[i]);\n"
+    "\t\tEND IF;\n"
+    "\tEND LOOP;\n"
+    "\towner_oid := (SELECT oid FROM pg_roles WHERE rolname = p_owner);\n"
+    "\t-- Giving objects to the owner takes membership in it.\n"
+    "\tIF NOT pg_has_role(me, p_owner, 'MEMBER') THEN\n"
+    "\t\tEXECUTE format('GRANT %I TO %I', p_owner, me);\n"
+    "\t\tRETURN NEXT format('granted role %s to %s', p_owner, me);\n"
+    "\tEND IF;\n"
+    "\n"
+    "\tIF to_regclass('tokend_roles') IS NULL THEN\n"
+    "\t\tCREATE TABLE tokend_roles (\n"
+    "\t\t\trole   text PRIMARY KEY\n"
+    "\t\t\t       CONSTRAINT tokend_roles_role_check\n"
+    "\t\t\t       CHECK (role IN ('owner', 'app', 'auditor')),\n"
+    "\t\t\tname   text NOT NULL CONSTRAINT tokend_roles_name_key UNIQUE,\n"
+    "\t\t\tset_at timestamptz NOT NULL DEFAULT date_trunc('second', now())\n"
+    "\t\t);\n"
+    "\tEND IF;\n"
+    "\tINSERT INTO tokend_roles (role, name)\n"
+    "\tSELECT k, v FROM unnest(kinds, names) AS u(k, v)\n"
+    "\tON CONFLICT (role) DO NOTHING;\n"
+    "\n"
+    "\tIF NOT has_schema_privilege(p_owner, sch, 'CREATE') THEN\n"
+    "\t\tEXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO %I', sch, p_owner);\n"
+    "\tEND IF;\n"
+    "\tIF NOT has_schema_privilege(p_app, sch, 'USAGE')\n"
+    "\t   OR NOT has_schema_privilege(p_auditor, sch, 'USAGE') THEN\n"
+    "\t\tEXECUTE format('GRANT USAGE ON SCHEMA %I TO %I, %I', sch, p_app, p_auditor);\n"
+    "\tEND IF;\n"
+    "\tIF has_database_privilege(me, db, 'CONNECT WITH GRANT OPTION') THEN\n"
+    "\t\tEXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', db, p_owner);\n"
+    "\t\tEXECUTE format('GRANT CONNECT ON DATABASE %I TO %I, %I', db, p_app, p_auditor);\n"
+    "\tELSE\n"
+    "\t\tRETURN NEXT format('CONNECT on database %s not granted (%s does not own it): PUBLIC''s applies',\n"
+    "\t\t                   db, me);\n"
+    "\tEND IF;\n"
+    "\n"
+    "\t-- Everything of the schema (an extension's aside) goes to the owner.\n"
+    "\tFOR o IN\n"
+    "\t\tSELECT c.oid::regclass AS obj,\n"
+    "\t\t       CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'\n"
+    "\t\t            WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END AS what\n"
+    "\t\tFROM pg_class c\n"
+    "\t\tWHERE c.relnamespace = nsp\n"
+    "\t\t  AND c.relkind IN ('r', 'p', 'v', 'm', 'S')\n"
+    "\t\t  AND c.relowner <> owner_oid\n"
+    "\t\t  AND NOT EXISTS (SELECT 1 FROM pg_depend d\n"
+    "\t\t                  WHERE d.classid = 'pg_class'::regclass\n"
+    "\t\t                    AND d.objid = c.oid\n"
+    "\t\t                    AND (d.deptype = 'e'\n"
+    "\t\t                         OR (c.relkind = 'S' AND d.deptype IN ('i', 'a'))))\n"
+    "\tLOOP\n"
+    "\t\tEXECUTE format('ALTER %s %s OWNER TO %I', o.what, o.obj, p_owner);\n"
+    "\t\tn := n + 1;\n"
+    "\tEND LOOP;\n"
+    "\tFOR o IN\n"
+    "\t\tSELECT p.oid::regprocedure AS obj FROM pg_proc p\n"
+    "\t\tWHERE p.pronamespace = nsp\n"
+    "\t\t  AND p.proowner <> owner_oid\n"
+    "\t\t  AND NOT EXISTS (SELECT 1 FROM pg_depend d\n"
+    "\t\t                  WHERE d.classid = 'pg_proc'::regclass\n"
+    "\t\t                    AND d.objid = p.oid AND d.deptype = 'e')\n"
+    "\tLOOP\n"
+    "\t\tEXECUTE format('ALTER ROUTINE %s OWNER TO %I', o.obj, p_owner);\n"
+    "\t\tn := n + 1;\n"
+    "\tEND LOOP;\n"
+    "\tIF n > 0 THEN\n"
+    "\t\tRETURN NEXT format('%s object%s of schema %s now belong%s to %s', n,\n"
+    "\t\t                   CASE WHEN n = 1 THEN '' ELSE 's' END, sch,\n"
+    "\t\t                   CASE WHEN n = 1 THEN 's' ELSE '' END, p_owner);\n"
+    "\tEND IF;\n"
+    "\t-- Functions the owner makes later are not PUBLIC's to run.\n"
+    "\tEXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC',\n"
+    "\t               p_owner);\n"
+    "\tIF to_regprocedure('tokend_apply_grants()') IS NOT NULL THEN\n"
+    "\t\tPERFORM tokend_apply_grants();\n"
+    "\t\tRETURN NEXT format('granted to %s and %s what tokend_grants lists', p_app, p_auditor);\n"
+    "\tELSE\n"
+    "\t\tRETURN NEXT 'no migration applied yet: \"tokenctl migrate\", run as the owner, grants the rest';\n"
+    "\tEND IF;\n"
+    "\tRETURN NEXT format('database %s: owner %s, app %s, auditor %s (recorded in tokend_roles)',\n"
+    "\t                   db, p_owner, p_app, p_auditor);\n"
+    "END\n"
+    "$f$\n";
+
+/* A role name of the settings: 1 to 63 bytes, no control characters. */
+static bool
+role_name_is_valid(const char *setting, const char *name)
+{
+	const unsigned char	*p;
+
+	if (name == NULL || name[0] == '\0' || strlen(name) > ROLE_NAME_MAX) {
+		warnx("setting %s must be a role name of 1 to %d bytes", setting,
+		    ROLE_NAME_MAX);
+		return false;
+	}
+	for (p = (const unsigned char *)name; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			warnx("setting %s must not hold control characters",
+			    setting);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * tokenctl setup-roles: create the owner, app and auditor roles named by
+ * the settings role_owner, role_app and role_auditor (those missing),
+ * record them in tokend_roles, give the owner every object of the
+ * schema and apply tokend_grants.  One transaction; harmless to repeat
+ * with the same names, refused with others.
+ */
+static enum tk_ctl_exit
+cmd_setup_roles(struct ctl *ctl, const struct command *cmd, int argc,
+    char **argv)
+{
+	const struct tk_config	*cfg = ctl->cfg;
+	const char		*values[3];
+	PGresult		*res = NULL;
+	enum tk_ctl_exit	 rc;
+	bool			 done;
+	int			 row;
+
+	if ((rc = parse_args(cmd, argc, argv, NULL, 0, NULL, 0, 0, &done)) !=
+	    TK_CTL_OK || done)
+		return rc;
+	if (!role_name_is_valid("role_owner", cfg->role_owner) ||
+	    !role_name_is_valid("role_app", cfg->role_app) ||
+	    !role_name_is_valid("role_auditor", cfg->role_auditor))
+		return TK_CTL_USAGE;
+	if (strcmp(cfg->role_owner, cfg->role_app) == 0 ||
+	    strcmp(cfg->role_owner, cfg->role_auditor) == 0 ||
+	    strcmp(cfg->role_app, cfg->role_auditor) == 0) {
+		warnx("role_owner, role_app and role_auditor must be three"
+		    " different roles");
+		return TK_CTL_USAGE;
+	}
+	values[0] = cfg->role_owner;
+	values[1] = cfg->role_app;
+	values[2] = cfg->role_auditor;
+	if ((rc = query(ctl, "BEGIN", 0, NULL, NULL, NULL, &res)) != TK_CTL_OK)
+		return rc;
+	PQclear(res);
+	if ((rc = query(ctl, setup_roles_fn, 0, NULL, NULL, NULL, &res)) !=
+	    TK_CTL_OK)
+		return rc;	/* PQfinish rolls back */
+	PQclear(res);
+	if ((rc = query(ctl, "SELECT * FROM pg_temp.tokend_setup_roles($1, $2,"
+	    " $3)", 3, values, NULL, NULL, &res)) != TK_CTL_OK)
+		return rc;
+	for (row = 0; row < PQntuples(res); row++) {
+		print_text(PQgetvalue(res, row, 0), 0);
+		putchar('\n');
+	}
+	PQclear(res);
+	if ((rc = query(ctl, "COMMIT", 0, NULL, NULL, NULL, &res)) != TK_CTL_OK)
+		return rc;
+	PQclear(res);
+	return TK_CTL_OK;
+}
+
+/*
+ * Make the partitions of token_events for the current month and the
+ * ahead next ones (sql/011), printing each one made.  *missing is set
+ * when the database has no tokend_audit_partitions() yet (NULL: then it
+ * is an error).
+ */
+static enum tk_ctl_exit
+make_partitions(struct ctl *ctl, long ahead, bool *missing)
+{
+	char			 text[24];
+	const char		*values[1] = { text };
+	PGresult		*res = NULL;
+	enum tk_ctl_exit	 rc;
+	int			 row;
+
+	if (missing != NULL) {
+		*missing = false;
+		if ((rc = query(ctl, "SELECT to_regprocedure("
+		    "'tokend_audit_partitions(integer)') IS NULL", 0, NULL, NULL,
+		    NULL, &res)) != TK_CTL_OK)
+			return rc;
+		*missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (*missing)
+			return TK_CTL_OK;
+	}
+	snprintf(text, sizeof(text), "%ld", ahead);
+	if ((rc = query(ctl, "SELECT * FROM tokend_audit_partitions($1::integer)",
+	    1, values, NULL, NULL, &res)) != TK_CTL_OK)
+		return rc;
+	for (row = 0; row < PQntuples(res); row++)
+		printf("created partition %s\n", PQgetvalue(res, row, 0));
+	PQclear(res);
+	return TK_CTL_OK;
+}
+
+/* tokenctl audit partitions [--ahead N] */
+static enum tk_ctl_exit
+cmd_audit_partitions(struct ctl *ctl, const struct command *cmd, int argc,
+    char **argv)
+{
+	struct option_spec	 opts[] = { { "ahead", true, NULL } };
+	const char		*v, *p;
+	PGresult		*res = NULL;
+	enum tk_ctl_exit	 rc;
+	long			 ahead = AUDIT_AHEAD_DEFAULT;
+	bool			 done;
+	char			 buf[128];
+
+	if ((rc = parse_args(cmd, argc, argv, opts, 1, NULL, 0, 0, &done)) !=
+	    TK_CTL_OK || done)
+		return rc;
+	if ((v = option(opts, 1, "ahead")) != NULL) {
+		for (p = v; *p >= '0' && *p <= '9'; p++)
+			;
+		if (*v == '\0' || *p != '\0' || p - v > 3 ||
+		    (ahead = strtol(v, NULL, 10)) > AUDIT_AHEAD_MAX) {
+			warnx("invalid --ahead \"%s\": give a number of months"
+			    " from 0 to %d", quoted(v, buf, sizeof(buf)),
+			    AUDIT_AHEAD_MAX);
+			return TK_CTL_USAGE;
+		}
+	}
+	if ((rc = make_partitions(ctl, ahead, NULL)) != TK_CTL_OK)
+		return rc;
+	if ((rc = query(ctl, "SELECT to_char(max(range_to) AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD'), tokend_partition_ok()"
+	    " FROM tokend_audit_partition_list()", 0, NULL, NULL, NULL, &res)) !=
+	    TK_CTL_OK)
+		return rc;
+	printf("token_events has partitions until %s (UTC)%s\n",
+	    cell(res, 0, 0), strcmp(PQgetvalue(res, 0, 1), "t") == 0 ? "" :
+	    "; the current or next month is not covered");
+	PQclear(res);
+	return TK_CTL_OK;
+}
+
+/* A DATE argument: YYYY-MM-DD (the database checks that the day exists). */
+static bool
+parse_date(const char *flag, const char *s)
+{
+	static const char	 shape[] = "dddd-dd-dd";
+	char			 buf[128];
+	size_t			 i;
+
+	for (i = 0; shape[i] != '\0'; i++) {
+		if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
+			break;
+	}
+	if (shape[i] != '\0' || s[i] != '\0') {
+		warnx("invalid date \"%s\" for --%s: give YYYY-MM-DD",
+		    quoted(s, buf, sizeof(buf)), flag);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * tokenctl audit prune --before DATE: detach and drop the partitions of
+ * token_events that end on or before DATE (midnight UTC), never later
+ * than now; rows are never deleted one by one.
+ */
+static enum tk_ctl_exit
+cmd_audit_prune(struct ctl *ctl, const struct command *cmd, int argc,
+    char **argv)
+{
+	struct option_spec	 opts[] = { { "before", true, NULL } };
+	const char		*values[1];
+	PGresult		*res = NULL;
+	enum tk_ctl_exit	 rc;
+	bool			 done;
+	int			 row;
+
+	if ((rc = parse_args(cmd, argc, argv, opts, 1, NULL, 0, 0, &done)) !=
+	    TK_CTL_OK || done)
+		return rc;
+	if ((values[0] = option(opts, 1, "before")) == NULL) {
+		warnx("audit prune needs --before");
+		command_usage(stderr, cmd);
+		return TK_CTL_USAGE;
+	}
+	if (!parse_date("before", values[0]))
+		return TK_CTL_USAGE;
+	if ((rc = query(ctl, "SELECT partition, events FROM tokend_audit_prune("
+	    "$1::date::timestamp AT TIME ZONE 'UTC')", 1, values, NULL, NULL,
+	    &res)) != TK_CTL_OK)
+		return rc;
+	for (row = 0; row < PQntuples(res); row++)
+		printf("dropped partition %s (%s events)\n",
+		    PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+	if (PQntuples(res) == 0)
+		printf("no partition of token_events ends on or before %s\n",
+		    values[0]);
+	else
+		printf("dropped %d partition%s\n", PQntuples(res),
+		    PQntuples(res) == 1 ? "" : "s");
+	PQclear(res);
+	return TK_CTL_OK;
+}
+
 static const struct command commands[] = {
 	{ "migrate", NULL, "[--sql-dir DIR]",
 	    "apply the pending NNN_*.sql files (DIR: --sql-dir, TOKEND_SQL_DIR,"
 	    " or " TOKEND_SQL_DIR ")", cmd_migrate },
 	{ "client", "create", "--name NAME [--scope SCOPES]"
-	    " [--default-scope SCOPES] [POLICY]",
-	    "register a client; prints client_id and client_key (shown once)",
+	    " [--default-scope SCOPES] [--resource-server] [POLICY]",
+	    "register a client; prints client_id and client_key (shown once);"
+	    " a resource server may introspect tokens",
 	    cmd_client_create },
 	{ "client", "list", "[--json]", "list the clients", cmd_client_list },
 	{ "client", "show", "ID [--json]", "show a client's settings",
@@ -1332,6 +1693,16 @@ static const struct command commands[] = {
 	{ "token", "prune", "--expired-for DURATION",
 	    "delete tokens expired for longer than DURATION (audit rows stay)",
 	    cmd_token_prune },
+	{ "setup-roles", NULL, "",
+	    "create the owner, app and auditor roles (settings role_owner,"
+	    " role_app,\n      role_auditor) and grant them; once, by a DBA"
+	    " with CREATEROLE", cmd_setup_roles },
+	{ "audit", "partitions", "[--ahead N]",
+	    "make the monthly partitions of token_events for this month and the"
+	    " N next\n      (default 3); run monthly", cmd_audit_partitions },
+	{ "audit", "prune", "--before DATE",
+	    "drop the partitions of token_events that end on or before DATE"
+	    " (YYYY-MM-DD, UTC)", cmd_audit_prune },
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
@@ -1343,9 +1714,10 @@ noun_usage(FILE *fp, const char *noun)
 
 	for (i = 0; i < NCOMMANDS; i++)
 		if (noun == NULL || strcmp(noun, commands[i].noun) == 0)
-			fprintf(fp, "  %s%s%s %s\n      %s\n", commands[i].noun,
+			fprintf(fp, "  %s%s%s%s%s\n      %s\n", commands[i].noun,
 			    commands[i].verb != NULL ? " " : "",
 			    commands[i].verb != NULL ? commands[i].verb : "",
+			    commands[i].synopsis[0] != '\0' ? " " : "",
 			    commands[i].synopsis, commands[i].summary);
 }
 
@@ -1369,7 +1741,13 @@ tk_ctl_usage(FILE *fp)
 	    " 900s, 3600s,\n"
 	    "7d, 365d; a default not given is lowered to a maximum that is).\n"
 	    "DURATION: seconds, or a number followed by s, m, h or d.\n"
-	    "ID: a UUID.\n\n"
+	    "DATE: YYYY-MM-DD, midnight UTC.  ID: a UUID.\n"
+	    "Roles: setup-roles reads the settings role_owner, role_app and"
+	    " role_auditor\n"
+	    "(defaults tokend_owner, tokend_app, tokend_auditor).  Then tokend"
+	    " connects as\n"
+	    "the app role (database_url) and tokenctl as the owner"
+	    " (admin_database_url).\n\n"
 	    "The database: admin_database_url, else database_url, else libpq's"
 	    " PG* variables;\n"
 	    "each setting also comes from TOKEND_ADMIN_DATABASE_URL,"

@@ -4,10 +4,14 @@
  *   tokenctl migrate
  *   tokenctl client {create,list,show,set,disable,enable,rotate-key}
  *   tokenctl token {list,revoke,check,prune}
+ *   tokenctl setup-roles
+ *   tokenctl audit {partitions,prune}
  *
  * Commands that need the database connect with admin_database_url,
  * else database_url, else libpq's PG* variables, and make each change
- * one statement with its audit row (sql/007).  Results go to stdout,
+ * one statement with its audit row (sql/007).  setup-roles, run once by
+ * a DBA, makes the roles of sql/010; the audit commands keep the monthly
+ * partitions of token_events (sql/011).  Results go to stdout,
  * errors to stderr as one "tokenctl: ..." line.  A client key is
  * printed once, on stdout, and nowhere else; only its SHA-256 is kept.
  */

@@ -58,7 +58,8 @@ const struct tk_pool_stmt tk_handler_stmts[] = {
 	    "$4::uuid, $5::text, $6::inet)", 6 },
 	[STMT_READY] = { "tokend_ready",
 	    "SELECT pg_is_in_recovery() OR "
-	    "current_setting('transaction_read_only')::boolean", 0 },
+	    "current_setting('transaction_read_only')::boolean, "
+	    "tokend_partition_ok()", 0 },
 	[STMT_CHECK_SHORT] = { "tokend_check_short",
 	    "SELECT * FROM tokend_check_short($1::uuid, $2::bytea)", 2 },
 	[STMT_INTROSPECT] = { "tokend_introspect",
@@ -716,7 +717,10 @@ serve_healthz(const struct tk_request *req, struct tk_response *resp)
 	json_object_put(obj);
 }
 
-/* GET /readyz: one round trip; 503 says why the database cannot serve. */
+/*
+ * GET /readyz: one round trip; 503 says why the database cannot serve,
+ * "degraded" (still 200) that next month's audit partition is missing.
+ */
 static void
 serve_readyz(const struct tk_handler_ctx *ctx, const struct tk_request *req,
     const struct timespec *deadline, struct tk_response *resp)
@@ -725,6 +729,7 @@ serve_readyz(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	PGresult		*res = NULL;
 	const char		*why = NULL;
 	char			 seconds[16];
+	bool			 degraded;
 	enum tk_err		 err;
 
 	no_store(resp);
@@ -736,10 +741,18 @@ serve_readyz(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		why = "unavailable";
 	else if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
 		why = "read-only";
-	json_object_object_add(obj, "status",
-	    json_object_new_string(why == NULL ? "ready" : "unavailable"));
+	/*
+	 * Degraded, not down: tokend serves, but the audit rows of next
+	 * month have no partition yet (tokenctl audit partitions).
+	 */
+	degraded = why == NULL && strcmp(PQgetvalue(res, 0, 1), "t") != 0;
+	json_object_object_add(obj, "status", json_object_new_string(
+	    why != NULL ? "unavailable" : degraded ? "degraded" : "ready"));
 	json_object_object_add(obj, "database",
 	    json_object_new_string(why == NULL ? "ok" : why));
+	if (why == NULL)
+		json_object_object_add(obj, "audit_partitions",
+		    json_object_new_string(degraded ? "missing" : "ok"));
 	if (tk_http_json(resp, why == NULL ? 200 : 503, obj) != TK_OK)
 		problem(resp, "server_error", "out of memory", req->request_id);
 	else if (why != NULL) {

@@ -24,6 +24,8 @@ CREATE TABLE clients (
 	short_ttl_max        integer NOT NULL DEFAULT 3600,
 	overlap_max          integer NOT NULL DEFAULT 604800,
 	family_max_seconds   integer NOT NULL DEFAULT 31536000,
+	-- A resource server may introspect tokens (POST /auth/tokens/introspect).
+	resource_server      boolean NOT NULL DEFAULT false,
 	disabled_at          timestamptz,
 	created_at           timestamptz NOT NULL DEFAULT date_trunc('second', now()),
 	updated_at           timestamptz NOT NULL DEFAULT date_trunc('second', now()),

@@ -65,15 +65,18 @@ CREATE FUNCTION tokend_client_create(
 	p_scopes text[], p_default_scopes text[],
 	p_long_ttl_default integer, p_long_ttl_max integer,
 	p_short_ttl_default integer, p_short_ttl_max integer,
-	p_overlap_max integer, p_family_max integer)
+	p_overlap_max integer, p_family_max integer,
+	p_resource_server boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	c clients;
 BEGIN
-	INSERT INTO clients (id, name, key_digest, scopes, default_scopes)
+	INSERT INTO clients (id, name, key_digest, scopes, default_scopes,
+	                     resource_server)
 	VALUES (p_id, p_name, p_key_digest, coalesce(p_scopes, '{}'),
 	        coalesce(p_default_scopes,
-	                 tokend_scope_unreserved(coalesce(p_scopes, '{}'))));
+	                 tokend_scope_unreserved(coalesce(p_scopes, '{}'))),
+	        p_resource_server);
 	-- The policy goes through the update so that the column defaults,
 	-- written once in 001, fill what was not given.
 	PERFORM tokend_client_update(p_id, NULL, NULL, NULL,

@@ -1,8 +1,5 @@
 -- 008_create_authorizer_functions.sql: the checks of the FastCGI authorizer and of introspection.
 
--- Resource servers: the clients allowed to introspect tokens.
-ALTER TABLE clients ADD COLUMN resource_server boolean NOT NULL DEFAULT false;
-
 -- FCGI_ROLE=AUTHORIZER: is this short-term token valid?  One round trip,
 -- the validity rule and nothing else; no write (a check is not audited).
 -- "known_client" names the client of a refused token, for the failure

@@ -146,6 +146,9 @@ fi
 section "unit tests"
 run_ctest unit "unit (ctest)"
 
+section "fuzz corpus replay (ctest -L fuzz)"
+run_ctest fuzz "fuzz replay (ctest)"
+
 # ------------------------------------------------------- database tiers
 section "PostgreSQL cluster in $RUNDIR"
 PGPORT=$(stack_free_port)	# read by the stack_* functions
@@ -178,6 +181,34 @@ if [ $DB_OK = 1 ]; then
 		*) record fail "$t (exit $rc)" ;;
 		esac
 	done
+fi
+
+# ------------------------------------------------------------------ DBA
+# The DBA's side (tests/dba/run.sh): every state change with its audit
+# row in its transaction, setup-roles on two databases and what the app
+# and auditor roles may do, tokend as the app role, the monthly
+# partitions of token_events and their retention, the queries of
+# sql/README.md on 20,000 generated tokens; with --full on 1,000,000
+# tokens and 3,000,000 audit rows, plans checked.  Its own databases,
+# roles, tokend and lighttpd, on the same cluster.
+if [ $DB_OK = 1 ]; then
+	dba_args=()
+	[ $FULL = 1 ] && dba_args+=(--full)
+	section "DBA (tests/dba/run.sh ${dba_args[*]})"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
+	    timeout "$([ $FULL = 1 ] && echo 900 || echo 300)" \
+	    bash tests/dba/run.sh "${dba_args[@]}" 2>&1 | tee "$out"
+	dba_rc=${PIPESTATUS[0]}
+	# It ends with "N passed, N failed" (as summary_of, defined below, reads).
+	if [[ $(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1) =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		dba_p=${BASH_REMATCH[1]} dba_f=${BASH_REMATCH[2]}
+		[ "$dba_rc" -ne 0 ] && [ "$dba_f" -eq 0 ] && dba_f=1
+		record "$([ "$dba_f" -eq 0 ] && echo pass || echo fail)" "DBA" "$dba_p" "$dba_f"
+	else
+		record fail "DBA (exit $dba_rc, no summary line)"
+	fi
+	rm -f "$out"
 fi
 
 # ---------------------------------------------------------- end to end
@@ -335,6 +366,26 @@ if [ $DB_OK = 1 ]; then
 	rm -f "$out"
 fi
 
+# ----------------------------------------------------------- operations
+# tokend run as a service: the deploy/systemd units (systemd-analyze
+# verify, their commands run by hand as user tokend), spawn-fcgi -F N,
+# SIGHUP under a wrk load, request_timeout against a row lock and a
+# stopped backend, the back-off of dying workers, body and header
+# limits; with --full also through Apache, the back-off up to 30 s, two
+# pools behind one lighttpd, a hot standby and pgbouncer.  Its own
+# servers, in RUNDIR/ops, on the same cluster.
+if [ $DB_OK = 1 ]; then
+	ops_args=()
+	[ $FULL = 1 ] && ops_args+=(--full)
+	section "operations (tests/ops/run.sh ${ops_args[*]})"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
+	    timeout "$([ $FULL = 1 ] && echo 900 || echo 300)" \
+	    bash tests/ops/run.sh "${ops_args[@]}" 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "operations"
+	rm -f "$out"
+fi
+
 # ----------------------------------------------------------- authorizer
 # tokend as a FastCGI authorizer guarding /app/ (deploy/app/env.cgi)
 # behind lighttpd and Apache (deploy/*/tokend-authorizer.conf), and
@@ -369,6 +420,36 @@ if [ $DB_OK = 1 ]; then
 	rm -f "$out"
 else
 	record fail "pgTAP, ASan + UBSan (not run: no database)"
+fi
+
+# The fuzz corpora under ASan + UBSan (build/asan, as tests/sanitize/run.sh
+# builds it; no database needed), then each harness's line coverage of
+# its parser (tests/fuzz/coverage.sh: clang-14, llvm-14; about 15 s).
+section "fuzz corpus replay, ASan + UBSan (build/asan)"
+if stack_build "$ROOT/build/asan" -DTOKEND_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DTOKEND_TESTS=ON; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    BUILD=$ROOT/build/asan run_ctest fuzz "fuzz replay, ASan + UBSan (ctest)"
+else
+	record fail "fuzz replay, ASan + UBSan (build)"
+fi
+
+section "fuzz coverage (tests/fuzz/coverage.sh)"
+if timeout 600 bash tests/fuzz/coverage.sh; then
+	record pass "fuzz coverage >= 80% per parser"
+else
+	record fail "fuzz coverage >= 80% per parser"
+fi
+if [ $FULL = 1 ]; then
+	for t in json_long json_short json_introspect json_scan route cred token config; do
+		section "fuzz $t (tests/fuzz/run.sh $t 30)"
+		if timeout 300 bash tests/fuzz/run.sh "$t" 30; then
+			record pass "fuzz $t 30 s"
+		else
+			record fail "fuzz $t 30 s"
+		fi
+	done
 fi
 
 # -------------------------------------------------------------- OpenAPI

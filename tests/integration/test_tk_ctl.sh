@@ -59,6 +59,8 @@ admin_sql() {
 cleanup() {
 	admin_sql "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 	admin_sql "DROP DATABASE IF EXISTS $db_b WITH (FORCE)"
+	# The roles of setup-roles, once no database holds their objects.
+	admin_sql "DROP ROLE IF EXISTS ${db}_owner, ${db}_app, ${db}_auditor"
 	rm -rf "$tmp"
 }
 
@@ -170,7 +172,7 @@ issue_short() {
 
 run_raw --help
 status "--help exits 0" 0
-like "--help lists every command" "$out" "migrate.*client create.*client rotate-key.*token check.*token prune"
+like "--help lists every command" "$out" "migrate.*client create.*client rotate-key.*token check.*token prune.*setup-roles.*audit partitions.*audit prune"
 run_raw
 status "no command: usage, exit 2" 2
 like "no command: usage on stderr" "$err" "usage: tokenctl"
@@ -526,6 +528,59 @@ is "token prune: their revocations go with them" \
 is "token prune: the audit rows stay" "$(q "SELECT count(*) FROM token_events")" "$nevents"
 run token prune
 status "token prune without --expired-for: exit 2" 2
+
+# audit partitions / audit prune ---------------------------------------
+
+run audit partitions
+like "audit partitions after migrate: nothing to make" "$rc $out" \
+    "^0 token_events has partitions until [0-9]{4}-[0-9]{2}-01 \(UTC\)$"
+is "audit partitions: four months, this one and three ahead" \
+    "$(q "SELECT count(*) FROM tokend_audit_partition_list()
+          WHERE range_from >= date_trunc('month', now(), 'UTC')")" "4"
+run audit partitions --ahead 5
+like "audit partitions --ahead 5: two more" "$rc $out" \
+    "^0 created partition token_events_[0-9_]{7}
+created partition token_events_[0-9_]{7}
+token_events has partitions until"
+run audit partitions --ahead -1
+status "audit partitions --ahead -1: exit 2" 2
+run audit partitions 3
+status "audit partitions with a stray argument: exit 2" 2
+run audit prune --before 2000-01-01
+is "audit prune before every partition" "$rc $out" \
+    "0 no partition of token_events ends on or before 2000-01-01"
+run audit prune --before 01/01/2000
+status "audit prune --before a date not YYYY-MM-DD: exit 2" 2
+run audit frobnicate
+status "unknown audit subcommand: exit 2" 2
+q "INSERT INTO token_events (occurred_at, event) VALUES (now() + interval '1 month', 'client_enabled')" >/dev/null
+is "a row dated next month has its partition" \
+    "$(q "SELECT count(*) FROM token_events WHERE occurred_at > now()")" "1"
+
+# setup-roles ---------------------------------------------------------
+
+run --role-owner "${db}_owner" --role-app "" --role-auditor "${db}_auditor" setup-roles
+status "setup-roles with an empty role name: exit 2" 2
+like "setup-roles with an empty role name: names the setting" "$err" "role_app"
+run --role-owner "${db}_owner" --role-app "${db}_app" --role-auditor "${db}_auditor" setup-roles
+status "setup-roles" 0
+like "setup-roles: the roles made and recorded" "$out" \
+    "created role ${db}_owner .*created role ${db}_app .*created role ${db}_auditor .*owner ${db}_owner, app ${db}_app, auditor ${db}_auditor"
+run --role-owner "${db}_owner" --role-app "${db}_app" --role-auditor "${db}_auditor" setup-roles
+status "setup-roles again" 0
+case $url in
+*://*) pass "tokenctl as the owner # SKIP the URL is not keywords" ;;
+*)
+	run_raw --admin-database-url "$url user=${db}_owner" client list
+	status "tokenctl as the owner role: client list" 0
+	run_raw --admin-database-url "$url user=${db}_app" \
+	    --role-owner "${db}_owner" --role-app "${db}_app" --role-auditor "${db}_auditor" setup-roles
+	status "setup-roles without CREATEROLE: exit 1" 1
+	like "setup-roles without CREATEROLE: says so" "$err" "needs the CREATEROLE privilege"
+	run_raw --admin-database-url "$url user=${db}_app" client list
+	status "the app role may not list clients" 1
+	;;
+esac
 
 # where the database comes from ----------------------------------------
 

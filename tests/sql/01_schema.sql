@@ -52,7 +52,8 @@ SELECT col_not_null('revocations', 'revoked_at');
 SELECT col_is_null('revocations', 'revoked_by');
 
 -- token_events.
-SELECT col_is_pk('token_events', 'id');
+-- Partitioned by month: the key holds the partition key (sql/004).
+SELECT col_is_pk('token_events', ARRAY['id', 'occurred_at']);
 SELECT col_type_is('token_events', 'id', 'bigint');
 SELECT col_not_null('token_events', 'event');
 SELECT col_not_null('token_events', 'occurred_at');
