@@ -296,6 +296,8 @@ long_created(struct tk_response *resp, const PGresult *res,
 	if (tk_http_json(resp, 201, obj) != TK_OK)
 		problem(resp, "server_error", "out of memory", request_id);
 	snprintf(resp->token_id, sizeof(resp->token_id), "%s", m->id);
+	snprintf(resp->client_id, sizeof(resp->client_id), "%s",
+	    PQgetvalue(res, 0, c + 1));
 	json_object_put(obj);
 }
 
@@ -619,6 +621,8 @@ tk_handler_authorize(const struct tk_handler_ctx *ctx,
 	tk_http_empty(resp, 200);
 	snprintf(resp->token_id, sizeof(resp->token_id), "%s",
 	    PQgetvalue(res, 0, c + 1));
+	snprintf(resp->client_id, sizeof(resp->client_id), "%s",
+	    PQgetvalue(res, 0, c));
 out:
 	PQclear(res);
 }

@@ -44,6 +44,7 @@ struct tk_response {
 	char		*body;		/* owned */
 	size_t		 body_len;
 	char		 token_id[40];	/* for the log: the id issued or revoked */
+	char		 client_id[40];	/* for the log: the client, when known */
 };
 
 /*

@@ -119,10 +119,11 @@ handle(struct worker *w, FCGX_Request *fcgx)
 		tk_log_escape(req.method, method, sizeof(method));
 		tk_log_escape(req.remote_addr, addr, sizeof(addr));
 	}
-	tk_log_info("request_id=%s method=%s path=%s status=%d%s%s%s%s "
+	tk_log_info("request_id=%s method=%s path=%s status=%d%s%s%s%s%s%s "
 	    "duration_ms=%ld remote_addr=%s", req.request_id, method, path,
 	    resp.status, resp.error != NULL ? " error=" : "",
 	    resp.error != NULL ? resp.error : "",
+	    resp.client_id[0] != '\0' ? " client_id=" : "", resp.client_id,
 	    resp.token_id[0] != '\0' ? " token_id=" : "", resp.token_id,
 	    ms_since(&start), addr);
 	tk_http_response_clear(&resp);
