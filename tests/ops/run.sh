@@ -858,6 +858,13 @@ if [ $FULL = 1 ]; then
 		wait_for 10 eval '[ "$(stack_psql postgres -At -c "SELECT count(*) FROM pg_stat_replication WHERE state = '"'"'streaming'"'"'")" -ge 1 ]'
 		check "pg_stat_replication on the primary shows it streaming" \
 		    test "$(stack_psql postgres -At -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND client_addr = '127.0.0.1'")" -ge 1
+		# The DBA's views read on the standby, the same rows as on the
+		# primary, while the primary serves tokend.
+		for v in active_tokens revocation_log client_activity; do
+			wait_for 10 eval '[ "$(spsql -At -c "SELECT count(*) FROM $v")" = "$(stack_psql $DB -At -c "SELECT count(*) FROM $v")" ]'
+			check "the standby answers the audit view $v like the primary ($(spsql -At -c "SELECT count(*) FROM $v") rows)" \
+			    test "$(spsql -At -c "SELECT count(*) FROM $v")" = "$(stack_psql $DB -At -c "SELECT count(*) FROM $v")"
+		done
 		SURL="host=127.0.0.1 port=$SP user=$STACK_PGUSER dbname=$DB"
 		if STACK_DB=$DB stack_tokend_start on-standby "$FS" --workers 1 --database-url "$SURL" &&
 		    stack_lighttpd_start "$HSB" "$FS" >/dev/null &&
