@@ -56,24 +56,10 @@ own_rundir=0
 # shellcheck source-path=SCRIPTDIR source=lib/stack.sh
 source "$ROOT/tests/lib/stack.sh"
 
-BUILD=$ROOT/build/test
-PASSED=0
-FAILED=0
-SUMMARY=()
-START=$SECONDS
+# shellcheck source-path=SCRIPTDIR source=lib/report.sh
+source "$ROOT/tests/lib/report.sh"
 
-# record STATUS NAME [PASSED FAILED]: count a part.
-record() {
-	local status=$1 name=$2 p=${3:-} f=${4:-}
-	if [ -z "$p" ]; then
-		if [ "$status" = pass ]; then p=1 f=0; else p=0 f=1; fi
-	fi
-	PASSED=$((PASSED + p))
-	FAILED=$((FAILED + f))
-	SUMMARY+=("$(printf '%-4s  %-34s %3d passed, %d failed' "$status" "$name" "$p" "$f")")
-}
-note() { SUMMARY+=("$(printf 'skip  %s' "$*")"); }
-section() { printf '\n==== %s\n' "$*"; }
+BUILD=$ROOT/build/test
 
 # The README part's run-local.sh stack, if that part was cut short
 # (stack_stop sees this RUNDIR).
@@ -98,35 +84,11 @@ finish() {
 	trap - EXIT INT TERM
 	section "cleanup"
 	cleanup
-	section "summary ($((SECONDS - START)) s)"
-	printf '%s\n' "${SUMMARY[@]}"
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
+	report_table
 	exit
 }
 trap finish EXIT
 trap 'echo "run.sh: interrupted" >&2; record fail interrupted; finish' INT TERM
-
-# run_ctest LABEL NAME: run the ctest programs labelled LABEL; each
-# program counts.
-run_ctest() {
-	local label=$1 name=$2 out rc line n m
-	out=$(mktemp)
-	(cd "$BUILD" && ctest -L "^$label\$" --output-on-failure --timeout 180) 2>&1 | tee "$out"
-	rc=${PIPESTATUS[0]}
-	line=$(grep -E '[0-9]+ tests? failed out of [0-9]+' "$out" | tail -n 1)
-	if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
-		n=${BASH_REMATCH[1]}
-		m=${BASH_REMATCH[2]}
-		if [ "$n" -eq 0 ] && [ "$rc" -ne 0 ]; then n=1; fi
-		record "$([ "$n" -eq 0 ] && echo pass || echo fail)" "$name" $((m - n < 0 ? 0 : m - n)) "$n"
-	elif grep -q 'No tests were found' "$out" && [ "$rc" -eq 0 ]; then
-		note "$name: no tests registered"
-	else
-		record fail "$name (ctest exit $rc)"
-	fi
-	rm -f "$out"
-}
 
 # ---------------------------------------------------------------- build
 section "dependencies"
@@ -200,7 +162,7 @@ if [ $DB_OK = 1 ]; then
 	    timeout "$([ $FULL = 1 ] && echo 900 || echo 300)" \
 	    bash tests/dba/run.sh "${dba_args[@]}" 2>&1 | tee "$out"
 	dba_rc=${PIPESTATUS[0]}
-	# It ends with "N passed, N failed" (as summary_of, defined below, reads).
+	# It ends with "N passed, N failed" (as summary_of, tests/lib/report.sh, reads).
 	if [[ $(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1) =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
 		dba_p=${BASH_REMATCH[1]} dba_f=${BASH_REMATCH[2]}
 		[ "$dba_rc" -ne 0 ] && [ "$dba_f" -eq 0 ] && dba_f=1
@@ -235,20 +197,6 @@ if [ $DB_OK = 1 ]; then
 	fi
 fi
 
-# summary_of FILE RC NAME: count a part that ends its output with
-# "N passed, N failed" (the end-to-end suite, the README test).
-summary_of() {
-	local out=$1 rc=$2 name=$3 line p f
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-		p=${BASH_REMATCH[1]}
-		f=${BASH_REMATCH[2]}
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-		record "$([ "$f" -eq 0 ] && echo pass || echo fail)" "$name" "$p" "$f"
-	else
-		record fail "$name (exit $rc, no summary line)"
-	fi
-}
 
 # run_e2e NAME HTTP_PORT TOKEND_NAME FCGI_PORT FRONT_END: the end-to-end
 # suite against http://127.0.0.1:HTTP_PORT/v1, where the web server

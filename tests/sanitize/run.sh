@@ -53,10 +53,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT" || exit 1
 
 BUILD=$ROOT/build/asan
-PASSED=0
-FAILED=0
-SUMMARY=()
-START=$SECONDS
+REPORT_PREFIX="sanitize: "
+REPORT_SKIP_FAILS=1		# a skipped test (no database) is not a pass here
+REPORT_CTEST_TIMEOUT=300
+# shellcheck source-path=SCRIPTDIR source=../lib/report.sh
+source "$ROOT/tests/lib/report.sh"
 
 own_rundir=0
 if [ -n "${TOKEND_RUNDIR:-}" ]; then
@@ -77,17 +78,6 @@ E2E_URL=
 MASTER=
 TOKEND_LOG_FILE=$RUNDIR/asan.log
 
-record() {
-	local status=$1 name=$2 p=${3:-} f=${4:-}
-	if [ -z "$p" ]; then
-		if [ "$status" = pass ]; then p=1 f=0; else p=0 f=1; fi
-	fi
-	PASSED=$((PASSED + p))
-	FAILED=$((FAILED + f))
-	SUMMARY+=("$(printf '%-4s  %-40s %3d passed, %d failed' "$status" "$name" "$p" "$f")")
-}
-note() { SUMMARY+=("$(printf 'skip  %s' "$*")"); }
-section() { printf '\n==== sanitize: %s\n' "$*"; }
 
 # The conninfo of database $2 on the server of conninfo $1.
 scratch_url() {
@@ -131,38 +121,11 @@ finish() {
 	trap - EXIT INT TERM
 	section "cleanup"
 	cleanup
-	section "summary ($((SECONDS - START)) s)"
-	printf '%s\n' "${SUMMARY[@]}"
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
+	report_table
 	exit
 }
 trap finish EXIT
 trap 'echo "sanitize: interrupted" >&2; record fail interrupted; finish' INT TERM
-
-# run_ctest LABEL NAME: the ctest programs labelled LABEL; each counts.
-run_ctest() {
-	local label=$1 name=$2 out rc line n m
-	out=$(mktemp)
-	(cd "$BUILD" && ctest -L "^$label\$" --output-on-failure --timeout 300) 2>&1 | tee "$out"
-	rc=${PIPESTATUS[0]}
-	line=$(grep -E '[0-9]+ tests? failed out of [0-9]+' "$out" | tail -n 1)
-	if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
-		n=${BASH_REMATCH[1]}
-		m=${BASH_REMATCH[2]}
-		if [ "$n" -eq 0 ] && [ "$rc" -ne 0 ]; then n=1; fi
-		record "$([ "$n" -eq 0 ] && echo pass || echo fail)" "$name" $((m - n < 0 ? 0 : m - n)) "$n"
-	elif grep -q 'No tests were found' "$out" && [ "$rc" -eq 0 ]; then
-		note "$name: no tests registered"
-	else
-		record fail "$name (ctest exit $rc)"
-	fi
-	# A skipped integration test (no database) is not a pass here.
-	if grep -q '\*\*\*Skipped' "$out"; then
-		record fail "$name: some tests were skipped"
-	fi
-	rm -f "$out"
-}
 
 # sanitizer_reports FILE...: print the sanitizer reports and unexpected
 # deaths found in the files; true when there are any.
