@@ -354,49 +354,9 @@ stack_pid_is() {
 # socket path), rewriting only its var.tokend_* lines, starts lighttpd
 # and waits until a request reaches tokend through it.
 stack_lighttpd_start() {
-	local http=$1 fcgi=$2 dir src code
-	dir=$RUNDIR/lighttpd-$http
-	stack_rundir || return 1
-	if stack_port_busy "$http"; then
-		stack_say "port $http is in use; lighttpd not started"
-		return 1
-	fi
-	mkdir -p "$dir/www"
-	chmod 755 "$dir" "$dir/www"
-	touch "$dir/lighttpd-error.log" "$dir/lighttpd-access.log"
-	chown "$STACK_WEBUSER:" "$dir/lighttpd-error.log" "$dir/lighttpd-access.log"
-	if [[ $fcgi == /* ]]; then
-		src=$STACK_ROOT/deploy/lighttpd/tokend-unix.conf
-	else
-		src=$STACK_ROOT/deploy/lighttpd/tokend.conf
-	fi
-	sed -e "s|^var\.tokend_rundir[[:space:]]*=.*|var.tokend_rundir    = \"$dir\"|" \
-	    -e "s|^var\.tokend_http_port[[:space:]]*=.*|var.tokend_http_port = $http|" \
-	    -e "s|^var\.tokend_fcgi_port[[:space:]]*=.*|var.tokend_fcgi_port = $fcgi|" \
-	    -e "s|^var\.tokend_socket[[:space:]]*=.*|var.tokend_socket    = \"$fcgi\"|" \
-	    "$src" >"$dir/lighttpd.conf"
-	if ! lighttpd -tt -f "$dir/lighttpd.conf" >"$dir/check.log" 2>&1; then
-		cat "$dir/check.log" >&2
-		stack_say "lighttpd rejects $dir/lighttpd.conf"
-		return 1
-	fi
-	rm -f "$dir/lighttpd.pid"
-	if ! lighttpd -f "$dir/lighttpd.conf" >"$dir/start.log" 2>&1 </dev/null; then
-		cat "$dir/start.log" "$dir/lighttpd-error.log" >&2
-		stack_say "lighttpd did not start"
-		return 1
-	fi
-	# Ready when tokend answers through lighttpd (its 404 carries an
-	# X-Request-Id).  Bounded: 30 s.
-	for _ in $(seq 1 150); do
-		code=$(curl -s -o /dev/null -D - -X POST -d '' --max-time 2 \
-		    "http://127.0.0.1:$http/v1/" 2>/dev/null | grep -ci '^x-request-id:')
-		[ "${code:-0}" -gt 0 ] && return 0
-		sleep 0.2
-	done
-	tail -n 20 "$dir/lighttpd-error.log" >&2
-	stack_say "no answer from tokend through lighttpd on port $http after 30 s"
-	return 1
+	local src=$STACK_ROOT/deploy/lighttpd/tokend.conf
+	[[ $2 == /* ]] && src=$STACK_ROOT/deploy/lighttpd/tokend-unix.conf
+	stack_lighttpd_start_conf "$src" "$1" "$2"
 }
 
 # stack_apache_start HTTP_PORT FCGI
@@ -410,71 +370,15 @@ stack_lighttpd_start() {
 # request reaches tokend through it.  Nothing under /etc/apache2 is read
 # beyond what the config names, nothing is written there.
 stack_apache_start() {
-	local http=$1 fcgi=$2 dir src conf code
-	dir=$RUNDIR/apache-$http
-	conf=$dir/apache.conf
-	stack_rundir || return 1
-	if ! command -v apache2 >/dev/null; then
-		stack_say "apache2 not found (apt-get install apache2)"
-		return 1
-	fi
-	if stack_port_busy "$http"; then
-		stack_say "port $http is in use; Apache not started"
-		return 1
-	fi
-	if stack_pid_is "$(cat "$dir/apache.pid" 2>/dev/null)" apache2; then
-		stack_say "Apache on port $http is already running (pid $(cat "$dir/apache.pid"))"
-		return 1
-	fi
-	mkdir -p "$dir"
-	chmod 755 "$dir"
-	if [[ $fcgi == /* ]]; then
+	local src=$STACK_ROOT/deploy/apache/tokend.conf
+	if [[ $2 == /* ]]; then
 		src=$STACK_ROOT/deploy/apache/tokend-unix.conf
 		if ! grep -q '@RUNDIR@/tokend\.sock' "$src"; then
 			stack_say "$src names no @RUNDIR@/tokend.sock"
 			return 1
 		fi
-	else
-		src=$STACK_ROOT/deploy/apache/tokend.conf
 	fi
-	sed -e "s|@RUNDIR@/tokend\.sock|$fcgi|g" \
-	    -e "s|@HTTP_PORT@|$http|g" \
-	    -e "s|@FCGI_PORT@|$fcgi|g" \
-	    -e "s|@RUNDIR@|$dir|g" \
-	    "$src" >"$conf"
-	if grep -n '@[A-Z_]*@' "$conf" >&2; then
-		stack_say "placeholders left in $conf"
-		return 1
-	fi
-	if ! apache2 -t -f "$conf" >"$dir/check.log" 2>&1; then
-		cat "$dir/check.log" >&2
-		stack_say "Apache rejects $conf"
-		return 1
-	fi
-	rm -f "$dir/apache.pid"
-	if ! apache2 -f "$conf" -k start >"$dir/start.log" 2>&1 </dev/null; then
-		cat "$dir/start.log" "$dir/apache-error.log" >&2 2>/dev/null
-		stack_say "Apache did not start"
-		return 1
-	fi
-	# Ready when tokend answers through Apache (its 404 carries an
-	# X-Request-Id).  Bounded: 30 s, less if Apache dies (a port taken
-	# meanwhile, a module missing: the daemon fails after -k start).
-	local i
-	for i in $(seq 1 150); do
-		code=$(curl -s -o /dev/null -D - -X POST -d '' --max-time 2 \
-		    "http://127.0.0.1:$http/v1/" 2>/dev/null | grep -ci '^x-request-id:')
-		[ "${code:-0}" -gt 0 ] && return 0
-		if [ "$i" -gt 10 ] && ! stack_pid_is "$(cat "$dir/apache.pid" 2>/dev/null)" apache2; then
-			tail -n 20 "$dir/apache-error.log" >&2
-			stack_say "Apache exited at start (log: $dir/apache-error.log)"
-			return 1
-		fi
-		sleep 0.2
-	done
-	tail -n 20 "$dir/apache-error.log" >&2
-	stack_say "no answer from tokend through Apache on port $http after 30 s"
-	return 1
+	stack_apache_start_conf "$src" "$1" "$2"
 }
 
 # stack_lighttpd_start_conf SRC HTTP_PORT FCGI
@@ -558,7 +462,11 @@ stack_apache_start_conf() {
 	fi
 	mkdir -p "$dir"
 	chmod 755 "$dir"
-	sed -e "s|@HTTP_PORT@|$http|g" \
+	# A socket path FCGI takes the place of "@RUNDIR@/tokend.sock".
+	local sock=@RUNDIR@/tokend.sock
+	[[ $fcgi == /* ]] && sock=$fcgi
+	sed -e "s|@RUNDIR@/tokend\.sock|$sock|g" \
+	    -e "s|@HTTP_PORT@|$http|g" \
 	    -e "s|@FCGI_PORT@|$fcgi|g" \
 	    -e "s|@RUNDIR@|$dir|g" \
 	    "$src" >"$conf"
