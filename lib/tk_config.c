@@ -11,6 +11,7 @@
 
 #include "tk_addr.h"
 #include "tk_config.h"
+#include "tk_json.h"
 #include "tk_log.h"
 
 enum setting_type {
@@ -34,6 +35,9 @@ struct setting {
 };
 
 #define OFF(f)	offsetof(struct tk_config, f)
+/* A default shared with the module that enforces it, as table text. */
+#define STR(x)	#x
+#define XSTR(x)	STR(x)
 
 /* The one table: order here is the order of --help. */
 static const struct setting settings[] = {
@@ -67,6 +71,16 @@ static const struct setting settings[] = {
 	  "path prefix of every endpoint" },
 	{ "max_body_bytes", T_UINT, OFF(max_body_bytes), "16384", 1, 1048576, false,
 	  "largest request body read; more answers 413" },
+	{ "max_header_bytes", T_UINT, OFF(max_header_bytes), "16384", 1024, 1048576, false,
+	  "largest total of the request's HTTP_* parameters (its headers); "
+	  "more answers 400" },
+	{ "max_json_depth", T_UINT, OFF(max_json_depth), XSTR(TK_JSON_DEFAULT_DEPTH), 1, 64, false,
+	  "deepest nesting of objects and arrays in a body; deeper answers 400" },
+	{ "max_json_members", T_UINT, OFF(max_json_members), XSTR(TK_JSON_DEFAULT_MEMBERS), 4, 65536, false,
+	  "most members of one JSON object in a body; more answers 400" },
+	{ "max_string_bytes", T_UINT, OFF(max_string_bytes), XSTR(TK_JSON_DEFAULT_STRING_BYTES), 128, 1048576, false,
+	  "longest JSON string in a body, in raw bytes before decoding; "
+	  "longer answers 400" },
 	{ "rotation_grace_seconds", T_SECONDS, OFF(rotation_grace_seconds), "60", 0, 31536000, false,
 	  "overlap of a rotated token when the request names none" },
 	{ "retry_after_seconds", T_SECONDS, OFF(retry_after_seconds), "1", 1, 3600, false,

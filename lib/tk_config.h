@@ -32,6 +32,10 @@ struct tk_config {
 	unsigned int	 shutdown_timeout;	/* seconds */
 	char		*base_path;		/* "/v1"; "" for none */
 	unsigned int	 max_body_bytes;
+	unsigned int	 max_header_bytes;	/* all HTTP_* params together */
+	unsigned int	 max_json_depth;
+	unsigned int	 max_json_members;	/* per object */
+	unsigned int	 max_string_bytes;	/* raw, per JSON string */
 	unsigned int	 rotation_grace_seconds;
 	unsigned int	 retry_after_seconds;
 	char		*trusted_addresses;

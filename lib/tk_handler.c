@@ -236,6 +236,15 @@ take_bearer(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	return true;
 }
 
+/* The JSON shape limits of the settings, for the scanner. */
+static void
+json_limits(const struct tk_handler_ctx *ctx, struct tk_json_limits *lim)
+{
+	lim->max_depth = ctx->cfg->max_json_depth;
+	lim->max_members = ctx->cfg->max_json_members;
+	lim->max_string_bytes = ctx->cfg->max_string_bytes;
+}
+
 /* Body checks of the order of CONTRACT §8: size, then media type. */
 static bool
 body_acceptable(const struct tk_request *req, struct tk_response *resp,
@@ -340,6 +349,7 @@ serve_long(const struct tk_handler_ctx *ctx, const struct tk_request *req,
     const struct timespec *deadline, struct tk_response *resp)
 {
 	struct tk_long_req	 lr;
+	struct tk_json_limits	 lim;
 	struct tk_json_error	 jerr;
 	struct tk_cred		 key, bearer;
 	struct minted		 m;
@@ -353,7 +363,9 @@ serve_long(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	no_store(resp);
 	if (!body_acceptable(req, resp, false))
 		goto out;
-	if (tk_json_parse_long(req->body, req->body_len, &lr, &jerr) != TK_OK) {
+	json_limits(ctx, &lim);
+	if (tk_json_parse_long(req->body, req->body_len, &lim, &lr, &jerr) !=
+	    TK_OK) {
 		problem(resp, jerr.error, jerr.detail, req->request_id);
 		goto out;
 	}
@@ -431,6 +443,7 @@ serve_short(const struct tk_handler_ctx *ctx, const struct tk_request *req,
     const struct timespec *deadline, struct tk_response *resp)
 {
 	struct tk_short_req	 sr;
+	struct tk_json_limits	 lim;
 	struct tk_json_error	 jerr;
 	struct tk_cred		 bearer;
 	struct minted		 m;
@@ -445,7 +458,9 @@ serve_short(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	no_store(resp);
 	if (!body_acceptable(req, resp, true))
 		goto out;
-	if (tk_json_parse_short(req->body, req->body_len, &sr, &jerr) != TK_OK) {
+	json_limits(ctx, &lim);
+	if (tk_json_parse_short(req->body, req->body_len, &lim, &sr, &jerr) !=
+	    TK_OK) {
 		problem(resp, jerr.error, jerr.detail, req->request_id);
 		goto out;
 	}
@@ -638,6 +653,7 @@ serve_introspect(const struct tk_handler_ctx *ctx, const struct tk_request *req,
     const struct timespec *deadline, struct tk_response *resp)
 {
 	struct tk_introspect_req ir;
+	struct tk_json_limits	 lim;
 	struct tk_json_error	 jerr;
 	struct tk_cred		 key, tok;
 	struct json_object	*obj = NULL;
@@ -648,8 +664,9 @@ serve_introspect(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	no_store(resp);
 	if (!body_acceptable(req, resp, false))
 		goto out;
-	if (tk_json_parse_introspect(req->body, req->body_len, &ir, &jerr) !=
-	    TK_OK) {
+	json_limits(ctx, &lim);
+	if (tk_json_parse_introspect(req->body, req->body_len, &lim, &ir,
+	    &jerr) != TK_OK) {
 		problem(resp, jerr.error, jerr.detail, req->request_id);
 		goto out;
 	}
@@ -852,6 +869,19 @@ tk_handler_serve(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		    route.allow);
 		tk_http_add_header(resp, "Allow", route.allow);
 		problem(resp, "method_not_allowed", detail, req->request_id);
+		return;
+	}
+	/*
+	 * Headers after path and method, before the body's checks: the
+	 * contract's errors have no 431, so it is a 400 naming the limit.
+	 */
+	if (req->header_bytes > ctx->cfg->max_header_bytes) {
+		char detail[96];
+
+		snprintf(detail, sizeof(detail), "the request headers are "
+		    "larger than %u bytes (max_header_bytes)",
+		    ctx->cfg->max_header_bytes);
+		problem(resp, "invalid_request", detail, req->request_id);
 		return;
 	}
 	switch (route.id) {

@@ -101,7 +101,7 @@ enum tk_err
 tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
     struct tk_request *req)
 {
-	char	*buf;
+	char	*buf, **env;
 	size_t	 cap = max_body + 1, len = 0;
 	int	 n;
 
@@ -126,6 +126,13 @@ tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
 		req->remote_addr = "";
 	tk_http_request_id(FCGX_GetParam("HTTP_X_REQUEST_ID", fcgx->envp),
 	    req->request_id);
+	/*
+	 * The headers as the front end passed them on: each becomes one
+	 * HTTP_* parameter, so their sum is what the request made us hold.
+	 */
+	for (env = fcgx->envp; env != NULL && *env != NULL; env++)
+		if (strncmp(*env, "HTTP_", 5) == 0)
+			req->header_bytes += strlen(*env);
 	/* An authorizer gets no FCGI_STDIN at all: reading would wait forever. */
 	if (!read_body || strcmp(req->role, "RESPONDER") != 0)
 		return TK_OK;

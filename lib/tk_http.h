@@ -30,6 +30,8 @@ struct tk_request {
 	const char	*require_scope;		/* TOKEND_REQUIRE_SCOPE */
 	const char	*require_audience;	/* TOKEND_REQUIRE_AUDIENCE */
 	char		 request_id[TK_REQUEST_ID_MAX + 1];
+	/* Bytes of every HTTP_* parameter as FastCGI carries it (NAME=value). */
+	size_t		 header_bytes;
 	char		*body;		/* owned, NUL-terminated, may hold NULs */
 	size_t		 body_len;
 	bool		 body_too_large;
@@ -50,7 +52,8 @@ struct tk_response {
 /*
  * Fill *req from the FastCGI request: the variables above, a request id
  * (the client's X-Request-Id when it is 1-64 of [A-Za-z0-9._-], else a
- * new one) and, when read_body and the role is RESPONDER, at most
+ * new one), the size of the headers (header_bytes, for max_header_bytes)
+ * and, when read_body and the role is RESPONDER, at most
  * max_body + 1 bytes of body.
  * TK_ENOMEM, or TK_ETIMEDOUT when the body stopped arriving (what came is
  * kept); the strings borrowed from fcgx live as long as it.

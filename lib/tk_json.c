@@ -5,7 +5,9 @@
  * accepted, and the decoders only ever see what json-c built from the
  * whole of that body, so json-c's leniencies (tk_json.h) never reach a
  * handler.  The scanner reads untrusted bytes of any length: every read
- * is bounds-checked, and its recursion is bounded by TK_JSON_MAX_DEPTH.
+ * is bounds-checked, its recursion is bounded by max_json_depth, and
+ * max_json_members and max_string_bytes bound the work of one object
+ * (the duplicate check sorts its names) and of one string.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -44,7 +46,13 @@ struct scanner {
 	struct member		*members;
 	size_t			 nmembers;
 	size_t			 capmembers;
+	const struct tk_json_limits *lim;
 	struct tk_json_error	*err;
+};
+
+static const struct tk_json_limits default_limits = {
+	TK_JSON_DEFAULT_DEPTH, TK_JSON_DEFAULT_MEMBERS,
+	TK_JSON_DEFAULT_STRING_BYTES,
 };
 
 static enum tk_err	 refuse(struct tk_json_error *, const char *, ...)
@@ -307,7 +315,7 @@ static enum tk_err
 scan_string(struct scanner *sc, struct member *key)
 {
 	char		*d = NULL;
-	size_t		 n = 0, k;
+	size_t		 n = 0, k, start = sc->pos;
 	unsigned char	 c;
 	enum tk_err	 e;
 
@@ -317,6 +325,11 @@ scan_string(struct scanner *sc, struct member *key)
 	}
 	sc->pos++;
 	for (;;) {
+		/* Raw bytes, escapes undecoded: what the client made us read. */
+		if (sc->pos - start - 1 > sc->lim->max_string_bytes)
+			return refuse(sc->err, "a string is longer than %u bytes "
+			    "at offset %zu (max_string_bytes)",
+			    sc->lim->max_string_bytes, start);
 		if (sc->pos >= sc->len)
 			return unexpected(sc);
 		c = sc->p[sc->pos];
@@ -446,12 +459,13 @@ scan_object(struct scanner *sc, int depth)
 {
 	struct member	*grown;
 	size_t		 first = sc->nmembers, nameslen = sc->nameslen;
-	size_t		 cap;
+	size_t		 cap, start = sc->pos;
 	enum tk_err	 e;
 
-	if (depth > TK_JSON_MAX_DEPTH)
-		return refuse(sc->err, "body nests deeper than %d levels "
-		    "at offset %zu", TK_JSON_MAX_DEPTH, sc->pos);
+	if ((unsigned int)depth > sc->lim->max_depth)
+		return refuse(sc->err, "body nests deeper than %u levels "
+		    "at offset %zu (max_json_depth)", sc->lim->max_depth,
+		    sc->pos);
 	sc->pos++;
 	scan_blank(sc);
 	if (sc->pos < sc->len && sc->p[sc->pos] == '}') {
@@ -462,6 +476,10 @@ scan_object(struct scanner *sc, int depth)
 		scan_blank(sc);
 		if (sc->pos >= sc->len || sc->p[sc->pos] != '"')
 			return unexpected(sc);
+		if (sc->nmembers - first >= sc->lim->max_members)
+			return refuse(sc->err, "an object has more than %u "
+			    "members at offset %zu (max_json_members)",
+			    sc->lim->max_members, start);
 		if (sc->nmembers == sc->capmembers) {
 			cap = sc->capmembers == 0 ? 16 : sc->capmembers * 2;
 			grown = reallocarray(sc->members, cap, sizeof(*grown));
@@ -502,9 +520,10 @@ scan_array(struct scanner *sc, int depth)
 {
 	enum tk_err	e;
 
-	if (depth > TK_JSON_MAX_DEPTH)
-		return refuse(sc->err, "body nests deeper than %d levels "
-		    "at offset %zu", TK_JSON_MAX_DEPTH, sc->pos);
+	if ((unsigned int)depth > sc->lim->max_depth)
+		return refuse(sc->err, "body nests deeper than %u levels "
+		    "at offset %zu (max_json_depth)", sc->lim->max_depth,
+		    sc->pos);
 	sc->pos++;
 	scan_blank(sc);
 	if (sc->pos < sc->len && sc->p[sc->pos] == ']') {
@@ -557,7 +576,8 @@ scan_value(struct scanner *sc, int depth)
 }
 
 enum tk_err
-tk_json_scan(const char *body, size_t len, struct tk_json_error *err)
+tk_json_scan(const char *body, size_t len, const struct tk_json_limits *lim,
+    struct tk_json_error *err)
 {
 	struct scanner	sc;
 	enum tk_err	e;
@@ -567,6 +587,7 @@ tk_json_scan(const char *body, size_t len, struct tk_json_error *err)
 	memset(&sc, 0, sizeof(sc));
 	sc.p = (const unsigned char *)body;
 	sc.len = len;
+	sc.lim = lim != NULL ? lim : &default_limits;
 	sc.err = err;
 	scan_blank(&sc);
 	if (sc.pos == len)
@@ -643,15 +664,17 @@ tk_json_scope_is_valid(const char *s)
  * success *out is a new reference for the caller to put.
  */
 static enum tk_err
-decode_object(const char *body, size_t len, struct json_object **out,
-    struct tk_json_error *err)
+decode_object(const char *body, size_t len, const struct tk_json_limits *lim,
+    struct json_object **out, struct tk_json_error *err)
 {
 	struct json_tokener	*tok = NULL;
 	struct json_object	*obj = NULL;
 	size_t			 end;
 	enum tk_err		 e;
 
-	if ((e = tk_json_scan(body, len, err)) != TK_OK)
+	if (lim == NULL)
+		lim = &default_limits;
+	if ((e = tk_json_scan(body, len, lim, err)) != TK_OK)
 		return e;
 	/*
 	 * Decided on the raw byte: json-c answers "continue", not a
@@ -662,7 +685,7 @@ decode_object(const char *body, size_t len, struct json_object **out,
 	if (len > INT_MAX)
 		return refuse(err, "body is too large");
 	/* json-c counts a scalar inside the deepest container as a level. */
-	if ((tok = json_tokener_new_ex(TK_JSON_MAX_DEPTH + 1)) == NULL)
+	if ((tok = json_tokener_new_ex((int)lim->max_depth + 1)) == NULL)
 		return nomem(err);
 	json_tokener_set_flags(tok,
 	    JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
@@ -845,7 +868,8 @@ decode_long_member(const char *name, struct json_object *v,
 }
 
 enum tk_err
-tk_json_parse_long(const char *body, size_t len, struct tk_long_req *out,
+tk_json_parse_long(const char *body, size_t len,
+    const struct tk_json_limits *lim, struct tk_long_req *out,
     struct tk_json_error *err)
 {
 	struct json_object		*obj = NULL;
@@ -853,7 +877,7 @@ tk_json_parse_long(const char *body, size_t len, struct tk_long_req *out,
 	enum tk_err			 e;
 
 	memset(out, 0, sizeof(*out));
-	if ((e = decode_object(body, len, &obj, err)) != TK_OK)
+	if ((e = decode_object(body, len, lim, &obj, err)) != TK_OK)
 		return e;
 	/* In body order (json-c keeps it): the first bad member answers. */
 	it = json_object_iter_begin(obj);
@@ -918,7 +942,8 @@ decode_short_member(const char *name, struct json_object *v,
 }
 
 enum tk_err
-tk_json_parse_short(const char *body, size_t len, struct tk_short_req *out,
+tk_json_parse_short(const char *body, size_t len,
+    const struct tk_json_limits *lim, struct tk_short_req *out,
     struct tk_json_error *err)
 {
 	struct json_object		*obj = NULL;
@@ -931,7 +956,7 @@ tk_json_parse_short(const char *body, size_t len, struct tk_short_req *out,
 	/* The body is optional: blanks alone stand for no body. */
 	if (skip_blank(body, len, 0) == len)
 		return TK_OK;
-	if ((e = decode_object(body, len, &obj, err)) != TK_OK)
+	if ((e = decode_object(body, len, lim, &obj, err)) != TK_OK)
 		return e;
 	it = json_object_iter_begin(obj);
 	end = json_object_iter_end(obj);
@@ -957,7 +982,7 @@ tk_short_req_clear(struct tk_short_req *r)
 
 enum tk_err
 tk_json_parse_introspect(const char *body, size_t len,
-    struct tk_introspect_req *out, struct tk_json_error *err)
+    const struct tk_json_limits *lim, struct tk_introspect_req *out, struct tk_json_error *err)
 {
 	struct json_object		*obj = NULL;
 	struct json_object_iterator	 it, end;
@@ -966,7 +991,7 @@ tk_json_parse_introspect(const char *body, size_t len,
 	memset(out, 0, sizeof(*out));
 	err->error = NULL;
 	err->detail[0] = '\0';
-	if ((e = decode_object(body, len, &obj, err)) != TK_OK)
+	if ((e = decode_object(body, len, lim, &obj, err)) != TK_OK)
 		return e;
 	it = json_object_iter_begin(obj);
 	end = json_object_iter_end(obj);

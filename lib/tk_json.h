@@ -20,11 +20,27 @@
 #include "tk_err.h"
 #include "tk_token.h"
 
-#define TK_JSON_MAX_DEPTH	8
 #define TK_SCOPE_MAX_ITEMS	32
 #define TK_SCOPE_MAX_BYTES	64
 #define TK_TEXT_MAX_POINTS	200	/* label, audience */
 #define TK_TTL_MAX		2147483647LL
+
+/*
+ * The shape limits of a body, from the settings max_json_depth,
+ * max_json_members and max_string_bytes.  The scanner enforces them
+ * before json-c sees a byte, so a hostile body costs bounded time and
+ * memory.  They bound the document; the per-field limits of the
+ * contract (scope, label, audience) are fixed and checked after.
+ */
+struct tk_json_limits {
+	unsigned int	max_depth;	  /* open objects and arrays */
+	unsigned int	max_members;	  /* members of any one object */
+	unsigned int	max_string_bytes; /* raw bytes between a string's quotes */
+};
+
+#define TK_JSON_DEFAULT_DEPTH		8
+#define TK_JSON_DEFAULT_MEMBERS		16
+#define TK_JSON_DEFAULT_STRING_BYTES	4096
 
 /* Why a body was refused: an error code of CONTRACT §8 and a detail. */
 struct tk_json_error {
@@ -64,16 +80,18 @@ struct tk_short_req {
  * Scan len raw bytes (which may hold NULs) as one strict JSON document:
  * RFC 8259 grammar only, UTF-8 without overlong forms, surrogates or
  * values above U+10FFFF, no raw control characters, no \u0000 escape,
- * no duplicate member names in any object, depth at most
- * TK_JSON_MAX_DEPTH, nothing but whitespace after the value.
- * TK_EINVAL with err filled on the first defect; TK_ENOMEM when out
- * of memory.
+ * no duplicate member names in any object, nothing but whitespace after
+ * the value, and within *lim (NULL: the defaults above): depth, members
+ * per object, raw bytes per string (names too), each refusal naming its
+ * setting.  TK_EINVAL with err filled on the first defect; TK_ENOMEM
+ * when out of memory.
  */
-enum tk_err	 tk_json_scan(const char *body, size_t len, struct tk_json_error *err);
+enum tk_err	 tk_json_scan(const char *body, size_t len,
+		    const struct tk_json_limits *lim, struct tk_json_error *err);
 
 /*
- * Decode a LongTokenRequest: the scan, then json-c, then members and
- * types.  An empty body is an error.  On success *out is filled and
+ * Decode a LongTokenRequest: the scan within *lim (NULL: the
+ * defaults), then json-c, then members and types.  An empty body is an error.  On success *out is filled and
  * owns its strings; on failure *out is left cleared.  *out is
  * overwritten, not cleared first.  TK_EINVAL with err filled (the first
  * bad member, in body order, answers), or TK_ENOMEM.  client_credentials
@@ -81,7 +99,8 @@ enum tk_err	 tk_json_scan(const char *body, size_t len, struct tk_json_error *er
  * is not (that depends on the credential).
  */
 enum tk_err	 tk_json_parse_long(const char *body, size_t len,
-		    struct tk_long_req *out, struct tk_json_error *err);
+		    const struct tk_json_limits *lim, struct tk_long_req *out,
+		    struct tk_json_error *err);
 void		 tk_long_req_clear(struct tk_long_req *);
 
 /*
@@ -90,7 +109,8 @@ void		 tk_long_req_clear(struct tk_long_req *);
  * tk_json_parse_long.
  */
 enum tk_err	 tk_json_parse_short(const char *body, size_t len,
-		    struct tk_short_req *out, struct tk_json_error *err);
+		    const struct tk_json_limits *lim, struct tk_short_req *out,
+		    struct tk_json_error *err);
 void		 tk_short_req_clear(struct tk_short_req *);
 
 /* The body of POST /auth/tokens/introspect.  Owned; tk_introspect_req_clear. */
@@ -105,7 +125,8 @@ struct tk_introspect_req {
  * TK_TOKEN_TEXT_MAX characters.  The token is a secret: clearing wipes it.
  */
 enum tk_err	 tk_json_parse_introspect(const char *body, size_t len,
-		    struct tk_introspect_req *out, struct tk_json_error *err);
+		    const struct tk_json_limits *lim, struct tk_introspect_req *out,
+		    struct tk_json_error *err);
 void		 tk_introspect_req_clear(struct tk_introspect_req *);
 
 /*

@@ -82,6 +82,9 @@ handle(struct worker *w, FCGX_Request *fcgx)
 	if ((err = tk_http_read(fcgx, w->cfg->max_body_bytes, true, &req)) ==
 	    TK_ETIMEDOUT) {
 		/* Nobody may be left to read it, but the log says what happened. */
+		tk_log_warn("request body cut off: it did not arrive within "
+		    "request_timeout (%u s) after %zu bytes request_id=%s",
+		    w->cfg->request_timeout, req.body_len, req.request_id);
 		tk_http_problem(&resp, "invalid_request", "the request body did "
 		    "not arrive within request_timeout", req.request_id);
 	} else if (err != TK_OK) {

@@ -19,14 +19,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tk_json_error		err;
 	long				n;
 
-	if (tk_json_parse_introspect((const char *)data, size, &r, &err) !=
-	    TK_OK) {
+	if (tk_json_parse_introspect((const char *)data, size, NULL, &r,
+	    &err) != TK_OK) {
 		FUZZ_CHECK(err.error != NULL);
 		FUZZ_CHECK(fuzz_is_printable(err.detail, sizeof(err.detail)));
 		FUZZ_CHECK(r.token == NULL);
 		return 0;
 	}
-	FUZZ_CHECK(tk_json_scan((const char *)data, size, &err) == TK_OK);
+	FUZZ_CHECK(tk_json_scan((const char *)data, size, NULL, &err) == TK_OK);
 	FUZZ_CHECK(r.token != NULL);
 	n = tk_utf8_count(r.token, strlen(r.token));
 	FUZZ_CHECK(n >= 0 && n <= TK_TOKEN_TEXT_MAX);

@@ -26,13 +26,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tk_long_req	r;
 	struct tk_json_error	err;
 
-	if (tk_json_parse_long((const char *)data, size, &r, &err) != TK_OK) {
+	if (tk_json_parse_long((const char *)data, size, NULL, &r, &err) !=
+	    TK_OK) {
 		FUZZ_CHECK(err.error != NULL);
 		FUZZ_CHECK(fuzz_is_printable(err.detail, sizeof(err.detail)));
 		FUZZ_CHECK(r.scope == NULL && r.label == NULL && r.grant == 0);
 		return 0;
 	}
-	FUZZ_CHECK(tk_json_scan((const char *)data, size, &err) == TK_OK);
+	FUZZ_CHECK(tk_json_scan((const char *)data, size, NULL, &err) == TK_OK);
 	FUZZ_CHECK(r.grant == TK_GRANT_CLIENT_CREDENTIALS ||
 	    r.grant == TK_GRANT_ROTATE);
 	FUZZ_CHECK(is_lower_uuid(r.client_id));

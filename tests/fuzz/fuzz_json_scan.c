@@ -43,7 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t			 i, colons = 0, start;
 	bool			 in_string = false;
 
-	if (tk_json_scan(body, size, &err) != TK_OK) {
+	if (tk_json_scan(body, size, NULL, &err) != TK_OK) {
 		FUZZ_CHECK(err.error != NULL);
 		FUZZ_CHECK(fuzz_is_printable(err.detail, sizeof(err.detail)));
 		return 0;
@@ -60,7 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else if (!in_string && body[i] == ':')
 			colons++;
 	}
-	if ((tok = json_tokener_new_ex(TK_JSON_MAX_DEPTH + 1)) == NULL)
+	if ((tok = json_tokener_new_ex(TK_JSON_DEFAULT_DEPTH + 1)) == NULL)
 		abort();
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 	    JSON_TOKENER_VALIDATE_UTF8);

@@ -23,7 +23,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < size; i++)
 		if (strchr(" \t\r\n", data[i]) == NULL || data[i] == '\0')
 			blank = false;
-	if (tk_json_parse_short((const char *)data, size, &r, &err) != TK_OK) {
+	if (tk_json_parse_short((const char *)data, size, NULL, &r, &err) !=
+	    TK_OK) {
 		FUZZ_CHECK(!blank);
 		FUZZ_CHECK(err.error != NULL);
 		FUZZ_CHECK(fuzz_is_printable(err.detail, sizeof(err.detail)));
@@ -31,7 +32,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FUZZ_CHECK(blank ||
-	    tk_json_scan((const char *)data, size, &err) == TK_OK);
+	    tk_json_scan((const char *)data, size, NULL, &err) == TK_OK);
 	FUZZ_CHECK(!blank ||
 	    (r.scope == NULL && r.audience == NULL && !r.has_ttl));
 	FUZZ_CHECK(r.scope == NULL || tk_json_scope_is_valid(r.scope));

@@ -312,6 +312,10 @@ static const struct setting_case every[] = {
 	{ "shutdown_timeout", "2m", "120" },
 	{ "base_path", "/api", "/api" },
 	{ "max_body_bytes", "4096", "4096" },
+	{ "max_header_bytes", "8192", "8192" },
+	{ "max_json_depth", "3", "3" },
+	{ "max_json_members", "10", "10" },
+	{ "max_string_bytes", "512", "512" },
 	{ "rotation_grace_seconds", "1h", "3600" },
 	{ "retry_after_seconds", "3", "3" },
 	{ "trusted_addresses", "10.0.0.0/8", "10.0.0.0/8" },
@@ -347,6 +351,10 @@ test_load_defaults(void **state)
 	assert_int_equal(cfg->shutdown_timeout, 30);
 	assert_string_equal(cfg->base_path, "/v1");
 	assert_int_equal(cfg->max_body_bytes, 16384);
+	assert_int_equal(cfg->max_header_bytes, 16384);
+	assert_int_equal(cfg->max_json_depth, 8);
+	assert_int_equal(cfg->max_json_members, 16);
+	assert_int_equal(cfg->max_string_bytes, 4096);
 	assert_int_equal(cfg->rotation_grace_seconds, 60);
 	assert_int_equal(cfg->retry_after_seconds, 1);
 	assert_non_null(strstr(cfg->trusted_addresses, "127.0.0.0/8"));
@@ -591,6 +599,14 @@ static const struct bad_value bad_values[] = {
 	{ "shutdown_timeout", "1d" },
 	{ "max_body_bytes", "0" },
 	{ "max_body_bytes", "1048577" },
+	{ "max_header_bytes", "1023" },
+	{ "max_header_bytes", "1048577" },
+	{ "max_json_depth", "0" },
+	{ "max_json_depth", "65" },
+	{ "max_json_members", "3" },
+	{ "max_json_members", "65537" },
+	{ "max_string_bytes", "127" },
+	{ "max_string_bytes", "1048577" },
 	{ "rotation_grace_seconds", "366d" },
 	{ "rotation_grace_seconds", "-1" },
 	{ "retry_after_seconds", "0" },
@@ -726,6 +742,14 @@ test_load_accepts_good_values(void **state)
 		{ "max_requests", "4294967295", "4294967295" },
 		{ "max_body_bytes", "1", "1" },
 		{ "max_body_bytes", "1048576", "1048576" },
+		{ "max_header_bytes", "1024", "1024" },
+		{ "max_header_bytes", "1048576", "1048576" },
+		{ "max_json_depth", "1", "1" },
+		{ "max_json_depth", "64", "64" },
+		{ "max_json_members", "4", "4" },
+		{ "max_json_members", "65536", "65536" },
+		{ "max_string_bytes", "128", "128" },
+		{ "max_string_bytes", "1048576", "1048576" },
 		{ "prepared_statements", "on", "on" },
 		{ "prepared_statements", "off", "off" },
 		{ "prepared_statements", "true", "on" },
@@ -1179,6 +1203,31 @@ test_reload_keeps_restart_settings(void **state)
 	tk_config_free(old);
 }
 
+/* The request limits take a new value on SIGHUP, without a restart. */
+static void
+test_reload_takes_new_limits(void **state)
+{
+	char			*argv[] = { "tokend", "--config", path_a, NULL };
+	struct tk_config	*old, *cfg = NULL;
+	char			*errs;
+
+	(void)state;
+	write_file(path_a, "max_header_bytes = 4096\nmax_json_depth = 4\n"
+	    "max_json_members = 8\nmax_string_bytes = 256\n");
+	assert_int_equal(load_argv_quiet(&old, 3, argv), TK_OK);
+	write_file(path_a, "max_header_bytes = 32768\nmax_json_depth = 2\n"
+	    "max_json_members = 5\nmax_string_bytes = 300\n");
+	assert_int_equal(reload_quiet(old, &cfg, &errs), TK_OK);
+	assert_int_equal(cfg->max_header_bytes, 32768);
+	assert_int_equal(cfg->max_json_depth, 2);
+	assert_int_equal(cfg->max_json_members, 5);
+	assert_int_equal(cfg->max_string_bytes, 300);
+	assert_null(strstr(errs, "restart"));
+	free(errs);
+	tk_config_free(cfg);
+	tk_config_free(old);
+}
+
 static void
 test_reload_unchanged_file_says_nothing(void **state)
 {
@@ -1416,6 +1465,7 @@ main(void)
 		T(test_load_refuses_arguments_after_double_dash),
 		T(test_load_actions_set_their_flags),
 		T(test_reload_keeps_restart_settings),
+		T(test_reload_takes_new_limits),
 		T(test_reload_unchanged_file_says_nothing),
 		T(test_reload_flags_and_env_still_win),
 		T(test_reload_refuses_bad_file),

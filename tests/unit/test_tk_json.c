@@ -180,7 +180,7 @@ test_scan_cases(void **state)
 		const struct scan_case	*c = &scan_cases[i];
 
 		memset(&err, 0x5a, sizeof(err));
-		e = tk_json_scan(c->body, c->len, &err);
+		e = tk_json_scan(c->body, c->len, NULL, &err);
 		if (c->detail == NULL) {
 			if (e != TK_OK)
 				fail_msg("case %zu: refused: %s", i,
@@ -203,19 +203,19 @@ test_scan_echoes_only_safe_names(void **state)
 
 	(void)state;
 	/* Not printable ASCII once decoded: no name at all. */
-	assert_int_equal(tk_json_scan(B("{\"\xc3\xa9\":1,\"\\u00e9\":2}"),
+	assert_int_equal(tk_json_scan(B("{\"\xc3\xa9\":1,\"\\u00e9\":2}"), NULL,
 	    &err), TK_EINVAL);
 	assert_string_equal(err.detail, "duplicate member");
-	assert_int_equal(tk_json_scan(B("{\"a\\tb\":1,\"a\\tb\":2}"),
+	assert_int_equal(tk_json_scan(B("{\"a\\tb\":1,\"a\\tb\":2}"), NULL,
 	    &err), TK_EINVAL);
 	assert_string_equal(err.detail, "duplicate member");
-	assert_int_equal(tk_json_scan(B("{\"a\\\"\":1,\"a\\\"\":2}"),
+	assert_int_equal(tk_json_scan(B("{\"a\\\"\":1,\"a\\\"\":2}"), NULL,
 	    &err), TK_EINVAL);
 	assert_string_equal(err.detail, "duplicate member");
 	/* Long names are cut at 40 bytes. */
 	assert_int_equal(tk_json_scan(B("{"
 	    "\"0123456789012345678901234567890123456789xyz\":1,"
-	    "\"0123456789012345678901234567890123456789xyz\":2}"),
+	    "\"0123456789012345678901234567890123456789xyz\":2}"), NULL,
 	    &err), TK_EINVAL);
 	assert_string_equal(err.detail, "duplicate member "
 	    "\"0123456789012345678901234567890123456789...\"");
@@ -232,7 +232,7 @@ test_scan_details_are_printable(void **state)
 	for (i = 0; i < sizeof(scan_cases) / sizeof(scan_cases[0]); i++) {
 		if (scan_cases[i].detail == NULL)
 			continue;
-		(void)tk_json_scan(scan_cases[i].body, scan_cases[i].len,
+		(void)tk_json_scan(scan_cases[i].body, scan_cases[i].len, NULL,
 		    &err);
 		assert_true(strlen(err.detail) < sizeof(err.detail));
 		for (p = err.detail; *p != '\0'; p++)
@@ -245,6 +245,8 @@ test_scan_details_are_printable(void **state)
 static void
 test_scan_accepts_many_members(void **state)
 {
+	/* One more than the members below: the duplicate is the last. */
+	const struct tk_json_limits lim = { 8, 20001, 4096 };
 	struct tk_json_error	err;
 	char			*body;
 	size_t			 len = 0, i, cap = 20000 * 16 + 32;
@@ -257,13 +259,197 @@ test_scan_accepts_many_members(void **state)
 		len += (size_t)snprintf(body + len, cap - len, "%s\"k%zu\":%zu",
 		    i == 0 ? "" : ",", i, i);
 	body[len++] = '}';
-	assert_int_equal(tk_json_scan(body, len, &err), TK_OK);
+	assert_int_equal(tk_json_scan(body, len, &lim, &err), TK_OK);
 	/* The last member repeats the first. */
 	len--;
 	len += (size_t)snprintf(body + len, cap - len, ",\"k0\":1}");
-	assert_int_equal(tk_json_scan(body, len, &err), TK_EINVAL);
+	assert_int_equal(tk_json_scan(body, len, &lim, &err), TK_EINVAL);
 	assert_string_equal(err.detail, "duplicate member \"k0\"");
 	free(body);
+}
+
+/* "{"k0":0,...}" with n members, in a buffer of the caller's. */
+static size_t
+members_body(char *buf, size_t cap, unsigned int n)
+{
+	size_t		len = 0;
+	unsigned int	i;
+
+	buf[len++] = '{';
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s\"k%u\":%u",
+		    i == 0 ? "" : ",", i, i);
+	buf[len++] = '}';
+	buf[len] = '\0';
+	return len;
+}
+
+/* "[...]" nested n deep. */
+static size_t
+nested_body(char *buf, unsigned int n)
+{
+	unsigned int	i;
+
+	for (i = 0; i < n; i++) {
+		buf[i] = '[';
+		buf[2 * n - 1 - i] = ']';
+	}
+	buf[2 * n] = '\0';
+	return 2 * n;
+}
+
+/* {"s":"<n bytes of unit, repeated>"}; unit of 1 or more raw bytes. */
+static size_t
+string_body(char *buf, size_t cap, const char *unit, unsigned int times,
+    const char *tail)
+{
+	size_t		len, ul = strlen(unit);
+	unsigned int	i;
+
+	len = (size_t)snprintf(buf, cap, "{\"s\":\"");
+	for (i = 0; i < times; i++, len += ul)
+		memcpy(buf + len, unit, ul);
+	len += (size_t)snprintf(buf + len, cap - len, "%s\"}", tail);
+	return len;
+}
+
+static void
+expect_refusal(const char *body, size_t len, const struct tk_json_limits *lim,
+    const char *detail)
+{
+	struct tk_json_error	err;
+
+	if (tk_json_scan(body, len, lim, &err) != TK_EINVAL)
+		fail_msg("accepted over the limit: %.60s", body);
+	assert_string_equal(err.error, "invalid_request");
+	if (strstr(err.detail, detail) == NULL)
+		fail_msg("detail \"%s\" lacks \"%s\"", err.detail, detail);
+}
+
+static void
+expect_accepted(const char *body, size_t len, const struct tk_json_limits *lim)
+{
+	struct tk_json_error	err;
+
+	if (tk_json_scan(body, len, lim, &err) != TK_OK)
+		fail_msg("refused at the limit: %s", err.detail);
+}
+
+/* Each default: the limit passes, one more is refused naming the setting. */
+static void
+test_scan_default_limits_at_boundary(void **state)
+{
+	static char	buf[16384];
+	size_t		len;
+
+	(void)state;
+	len = nested_body(buf, TK_JSON_DEFAULT_DEPTH);
+	expect_accepted(buf, len, NULL);
+	len = nested_body(buf, TK_JSON_DEFAULT_DEPTH + 1);
+	expect_refusal(buf, len, NULL,
+	    "deeper than 8 levels at offset 8 (max_json_depth)");
+
+	len = members_body(buf, sizeof(buf), TK_JSON_DEFAULT_MEMBERS);
+	expect_accepted(buf, len, NULL);
+	len = members_body(buf, sizeof(buf), TK_JSON_DEFAULT_MEMBERS + 1);
+	expect_refusal(buf, len, NULL,
+	    "an object has more than 16 members at offset 0 (max_json_members)");
+
+	len = string_body(buf, sizeof(buf), "x", TK_JSON_DEFAULT_STRING_BYTES, "");
+	expect_accepted(buf, len, NULL);
+	len = string_body(buf, sizeof(buf), "x",
+	    TK_JSON_DEFAULT_STRING_BYTES + 1, "");
+	expect_refusal(buf, len, NULL, "a string is longer than 4096 bytes "
+	    "at offset 5 (max_string_bytes)");
+}
+
+/* Limits given by the caller, as the settings give them. */
+static void
+test_scan_limits_from_settings(void **state)
+{
+	const struct tk_json_limits lim = { 3, 4, 128 };
+	static char	buf[4096];
+	size_t		len;
+	char		name[200];
+
+	(void)state;
+	len = nested_body(buf, 3);
+	expect_accepted(buf, len, &lim);
+	len = nested_body(buf, 4);
+	expect_refusal(buf, len, &lim, "deeper than 3 levels at offset 3 (max_json_depth)");
+	/* Objects count as levels as arrays do. */
+	expect_accepted(B("{\"a\":{\"b\":[1]}}"), &lim);
+	expect_refusal(B("{\"a\":{\"b\":[{}]}}"), &lim, "deeper than 3 levels");
+
+	len = members_body(buf, sizeof(buf), 4);
+	expect_accepted(buf, len, &lim);
+	len = members_body(buf, sizeof(buf), 5);
+	expect_refusal(buf, len, &lim, "more than 4 members");
+	/* Per object, not per body: 4 + 4 inner members pass. */
+	expect_accepted(B("{\"a\":{\"1\":1,\"2\":2,\"3\":3,\"4\":4},"
+	    "\"b\":2,\"c\":3,\"d\":4}"), &lim);
+	expect_refusal(B("{\"a\":{\"1\":1,\"2\":2,\"3\":3,\"4\":4,"
+	    "\"5\":5}}"), &lim, "more than 4 members at offset 5");
+	/* Arrays hold elements, not members: no limit but the body's size. */
+	expect_accepted(B("[1,2,3,4,5,6,7,8,9,10]"), &lim);
+
+	len = string_body(buf, sizeof(buf), "x", 128, "");
+	expect_accepted(buf, len, &lim);
+	len = string_body(buf, sizeof(buf), "x", 129, "");
+	expect_refusal(buf, len, &lim,
+	    "longer than 128 bytes at offset 5 (max_string_bytes)");
+	/* Raw bytes, before decoding: 21 escapes are 126 bytes, 22 are 132. */
+	len = string_body(buf, sizeof(buf), "\\u00e9", 21, "xx");
+	expect_accepted(buf, len, &lim);
+	len = string_body(buf, sizeof(buf), "\\u00e9", 21, "xxx");
+	expect_refusal(buf, len, &lim, "longer than 128 bytes");
+	len = string_body(buf, sizeof(buf), "\xc3\xa9", 64, "");
+	expect_accepted(buf, len, &lim);
+	len = string_body(buf, sizeof(buf), "\xc3\xa9", 64, "x");
+	expect_refusal(buf, len, &lim, "longer than 128 bytes");
+	/* Member names are strings too. */
+	memset(name, 'n', 129);
+	len = (size_t)snprintf(buf, sizeof(buf), "{\"%.128s\":1}", name);
+	expect_accepted(buf, len, &lim);
+	len = (size_t)snprintf(buf, sizeof(buf), "{\"%.129s\":1}", name);
+	expect_refusal(buf, len, &lim, "longer than 128 bytes at offset 1");
+	/* A string cut off past the limit answers the limit, not EOF. */
+	len = string_body(buf, sizeof(buf), "x", 200, "");
+	expect_refusal(buf, len - 2, &lim, "max_string_bytes");
+}
+
+/* The decoders pass the limits on, json-c's depth included. */
+static void
+test_parse_uses_limits(void **state)
+{
+	const struct tk_json_limits one = { 1, 4, 128 };
+	struct tk_json_error	err;
+	struct tk_long_req	lr;
+	struct tk_short_req	sr;
+	struct tk_introspect_req ir;
+
+	(void)state;
+	assert_int_equal(tk_json_parse_long(B("{" M_CC "," M_CID
+	    ",\"label\":\"a\",\"scope\":\"read\"}"), &one, &lr, &err), TK_OK);
+	tk_long_req_clear(&lr);
+	assert_int_equal(tk_json_parse_long(B("{" M_CC "," M_CID
+	    ",\"label\":\"a\",\"scope\":\"read\",\"ttl_seconds\":60}"), &one,
+	    &lr, &err), TK_EINVAL);
+	assert_string_equal(err.detail, "an object has more than 4 members at "
+	    "offset 0 (max_json_members)");
+	assert_int_equal(tk_json_parse_short(B("{\"scope\":[\"read\"]}"), &one,
+	    &sr, &err), TK_EINVAL);
+	assert_string_equal(err.detail, "body nests deeper than 1 levels at "
+	    "offset 9 (max_json_depth)");
+	assert_int_equal(tk_json_parse_short(B("{\"audience\":\"a\"}"), &one,
+	    &sr, &err), TK_OK);
+	tk_short_req_clear(&sr);
+	assert_int_equal(tk_json_parse_introspect(B("{\"token\":\""
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "x\"}"), &one, &ir, &err), TK_EINVAL);
+	assert_string_equal(err.detail, "a string is longer than 128 bytes at "
+	    "offset 9 (max_string_bytes)");
 }
 
 /*
@@ -324,12 +510,12 @@ test_scan_agrees_with_json_c(void **state)
 				break;
 			}
 		}
-		if (tk_json_scan(buf, len, &err) != TK_OK) {
+		if (tk_json_scan(buf, len, NULL, &err) != TK_OK) {
 			assert_non_null(err.error);
 			continue;
 		}
 		accepted++;
-		tok = json_tokener_new_ex(TK_JSON_MAX_DEPTH + 1);
+		tok = json_tokener_new_ex(TK_JSON_DEFAULT_DEPTH + 1);
 		assert_non_null(tok);
 		json_tokener_set_flags(tok,
 		    JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
@@ -519,7 +705,7 @@ run_bad_cases(const struct bad_case *cases, size_t n, bool is_long)
 		memset(&err, 0x5a, sizeof(err));
 		if (is_long) {
 			memset(&lr, 0x5a, sizeof(lr));
-			e = tk_json_parse_long(c->body, c->len, &lr, &err);
+			e = tk_json_parse_long(c->body, c->len, NULL, &lr, &err);
 			/* Left cleared: nothing to free, nothing stale. */
 			assert_null(lr.scope);
 			assert_null(lr.label);
@@ -527,7 +713,7 @@ run_bad_cases(const struct bad_case *cases, size_t n, bool is_long)
 			assert_false(lr.has_ttl);
 		} else {
 			memset(&sr, 0x5a, sizeof(sr));
-			e = tk_json_parse_short(c->body, c->len, &sr, &err);
+			e = tk_json_parse_short(c->body, c->len, NULL, &sr, &err);
 			assert_null(sr.scope);
 			assert_null(sr.audience);
 			assert_false(sr.has_ttl);
@@ -556,7 +742,7 @@ test_parse_long_minimal(void **state)
 
 	(void)state;
 	assert_int_equal(tk_json_parse_long(B("{" M_CC ",\"client_id\":\""
-	    CID_UPPER "\"}"), &r, &err), TK_OK);
+	    CID_UPPER "\"}"), NULL, &r, &err), TK_OK);
 	assert_int_equal(r.grant, TK_GRANT_CLIENT_CREDENTIALS);
 	assert_string_equal(r.client_id, CID);
 	assert_false(r.has_token_id);
@@ -578,7 +764,7 @@ test_parse_long_all_members(void **state)
 	    "\"caf\\u00e9 \xe2\x82\xac \\ud83d\\ude00\", \"ttl_seconds\":"
 	    "2147483647,\"overlap_seconds\" : -0, \"scope\":\"read "
 	    "tokend:rotate read\",\"token_id\":\"7C9E6679-7425-40DE-944B-"
-	    "E07FC1F90AE7\"," M_CID "," M_ROT "}\n\t "), &r, &err), TK_OK);
+	    "E07FC1F90AE7\"," M_CID "," M_ROT "}\n\t "), NULL, &r, &err), TK_OK);
 	assert_int_equal(r.grant, TK_GRANT_ROTATE);
 	assert_string_equal(r.client_id, CID);
 	assert_true(r.has_token_id);
@@ -605,7 +791,7 @@ test_parse_long_edges(void **state)
 	(void)state;
 	/* "" is the empty scope set, not an omitted scope. */
 	assert_int_equal(tk_json_parse_long(B("{" M_CC "," M_CID
-	    ",\"scope\":\"\",\"label\":\"\",\"ttl_seconds\":1}"), &r, &err),
+	    ",\"scope\":\"\",\"label\":\"\",\"ttl_seconds\":1}"), NULL, &r, &err),
 	    TK_OK);
 	assert_non_null(r.scope);
 	assert_string_equal(r.scope, "");
@@ -614,7 +800,7 @@ test_parse_long_edges(void **state)
 	tk_long_req_clear(&r);
 	/* Whether rotate needs token_id depends on the credential. */
 	assert_int_equal(tk_json_parse_long(B("{" M_ROT "," M_CID
-	    ",\"overlap_seconds\":2147483647}"), &r, &err), TK_OK);
+	    ",\"overlap_seconds\":2147483647}"), NULL, &r, &err), TK_OK);
 	assert_int_equal(r.grant, TK_GRANT_ROTATE);
 	assert_false(r.has_token_id);
 	assert_int_equal(r.overlap_seconds, 2147483647);
@@ -649,21 +835,21 @@ test_parse_text_counts_code_points(void **state)
 
 	(void)state;
 	b = make_text_body("label", "\xc3\xa9", 200, true, &len);
-	assert_int_equal(tk_json_parse_long(b, len, &lr, &err), TK_OK);
+	assert_int_equal(tk_json_parse_long(b, len, NULL, &lr, &err), TK_OK);
 	assert_int_equal(strlen(lr.label), 400);
 	tk_long_req_clear(&lr);
 	free(b);
 	b = make_text_body("label", "x", 201, true, &len);
-	assert_int_equal(tk_json_parse_long(b, len, &lr, &err), TK_EINVAL);
+	assert_int_equal(tk_json_parse_long(b, len, NULL, &lr, &err), TK_EINVAL);
 	assert_string_equal(err.detail, "label must be at most 200 characters");
 	free(b);
 	b = make_text_body("audience", "\\ud83d\\ude00", 200, false, &len);
-	assert_int_equal(tk_json_parse_short(b, len, &sr, &err), TK_OK);
+	assert_int_equal(tk_json_parse_short(b, len, NULL, &sr, &err), TK_OK);
 	assert_int_equal(strlen(sr.audience), 800);
 	tk_short_req_clear(&sr);
 	free(b);
 	b = make_text_body("audience", "\xe2\x82\xac", 201, false, &len);
-	assert_int_equal(tk_json_parse_short(b, len, &sr, &err), TK_EINVAL);
+	assert_int_equal(tk_json_parse_short(b, len, NULL, &sr, &err), TK_EINVAL);
 	assert_string_equal(err.detail,
 	    "audience must be at most 200 characters");
 	free(b);
@@ -716,17 +902,17 @@ test_parse_short_empty_is_all_omitted(void **state)
 	size_t			 i;
 
 	(void)state;
-	assert_int_equal(tk_json_parse_short(NULL, 0, &r, &err), TK_OK);
+	assert_int_equal(tk_json_parse_short(NULL, 0, NULL, &r, &err), TK_OK);
 	assert_null(r.scope);
 	for (i = 0; i < sizeof(blank) / sizeof(blank[0]); i++) {
 		memset(&r, 0x5a, sizeof(r));
 		assert_int_equal(tk_json_parse_short(blank[i],
-		    strlen(blank[i]), &r, &err), TK_OK);
+		    strlen(blank[i]), NULL, &r, &err), TK_OK);
 		assert_null(r.scope);
 		assert_false(r.has_ttl);
 		assert_null(r.audience);
 	}
-	assert_int_equal(tk_json_parse_short(B(" {} "), &r, &err), TK_OK);
+	assert_int_equal(tk_json_parse_short(B(" {} "), NULL, &r, &err), TK_OK);
 	assert_null(r.scope);
 	assert_false(r.has_ttl);
 	assert_null(r.audience);
@@ -741,7 +927,7 @@ test_parse_short_all_members(void **state)
 
 	(void)state;
 	assert_int_equal(tk_json_parse_short(B("{\"audience\":"
-	    "\"https://api.example/\",\"ttl_seconds\":60,\"scope\":\"\"}"),
+	    "\"https://api.example/\",\"ttl_seconds\":60,\"scope\":\"\"}"), NULL,
 	    &r, &err), TK_OK);
 	assert_string_equal(r.audience, "https://api.example/");
 	assert_true(r.has_ttl);
@@ -866,6 +1052,9 @@ main(void)
 		cmocka_unit_test(test_scan_echoes_only_safe_names),
 		cmocka_unit_test(test_scan_details_are_printable),
 		cmocka_unit_test(test_scan_accepts_many_members),
+		cmocka_unit_test(test_scan_default_limits_at_boundary),
+		cmocka_unit_test(test_scan_limits_from_settings),
+		cmocka_unit_test(test_parse_uses_limits),
 		cmocka_unit_test(test_scan_agrees_with_json_c),
 		cmocka_unit_test(test_parse_long_refuses),
 		cmocka_unit_test(test_parse_long_minimal),
