@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "tk_abuse.h"
 #include "tk_log.h"
 #include "tk_token.h"
@@ -23,7 +25,7 @@
 struct fail_slot {
 	bool		used;
 	char		addr[ADDR_MAX];
-	char		client[TK_UUID_STR_LEN + 1];	/* "" when unknown */
+	char		client[TK_UUID_STR_LEN + 1];	/* TK_ABUSE_NO_CLIENT when unknown */
 	unsigned int	count;
 	time_t		first_at, last_at;
 };
@@ -42,16 +44,24 @@ struct tk_abuse {
 	struct rate_slot	rate[RATE_SLOTS];
 };
 
+/*
+ * FNV-1a of addr, then of client's TK_UUID_STR_LEN characters (client
+ * NULL: addr only).  The client is taken at its fixed length: the loop
+ * runs the same for a known client and for TK_ABUSE_NO_CLIENT.
+ */
 static uint32_t
-hash(const char *a, const char *b)
+hash(const char *addr, const char *client)
 {
 	uint32_t	h = 2166136261u;
+	size_t		i;
 
-	for (; *a != '\0'; a++)
-		h = (h ^ (unsigned char)*a) * 16777619u;
+	for (; *addr != '\0'; addr++)
+		h = (h ^ (unsigned char)*addr) * 16777619u;
 	h = (h ^ 0xff) * 16777619u;
-	for (; b != NULL && *b != '\0'; b++)
-		h = (h ^ (unsigned char)*b) * 16777619u;
+	if (client == NULL)
+		return h;
+	for (i = 0; i < TK_UUID_STR_LEN; i++)
+		h = (h ^ (unsigned char)client[i]) * 16777619u;
 	return h;
 }
 
@@ -173,13 +183,15 @@ add_failure(struct tk_abuse *ab, const char *addr, const char *client,
 		if (!s->used) {
 			s->used = true;
 			snprintf(s->addr, sizeof(s->addr), "%s", addr);
-			snprintf(s->client, sizeof(s->client), "%s", client);
+			memcpy(s->client, client, TK_UUID_STR_LEN);
+			s->client[TK_UUID_STR_LEN] = '\0';
 			s->count = count;
 			s->first_at = first;
 			s->last_at = last;
 			return;
 		}
-		if (strcmp(s->addr, addr) == 0 && strcmp(s->client, client) == 0) {
+		if (strcmp(s->addr, addr) == 0 &&
+		    CRYPTO_memcmp(s->client, client, TK_UUID_STR_LEN) == 0) {
 			s->count += count;
 			if (first < s->first_at)
 				s->first_at = first;
@@ -192,7 +204,7 @@ add_failure(struct tk_abuse *ab, const char *addr, const char *client,
 }
 
 void
-tk_abuse_fail(struct tk_abuse *ab, const char *addr, const char *client_id)
+tk_abuse_fail(struct tk_abuse *ab, const char *addr, const char *client)
 {
 	struct rate_slot	*s;
 	time_t			 now = time(NULL);
@@ -200,7 +212,8 @@ tk_abuse_fail(struct tk_abuse *ab, const char *addr, const char *client_id)
 	if (ab == NULL)
 		return;
 	lock(ab);
-	add_failure(ab, addr, client_id != NULL ? client_id : "", 1, now, now);
+	add_failure(ab, addr, client != NULL ? client : TK_ABUSE_NO_CLIENT, 1,
+	    now, now);
 	if ((s = rate_slot(ab, addr, mono_now(), true)) != NULL &&
 	    s->count < ab->budget + 1)
 		s->count++;
@@ -281,7 +294,10 @@ tk_abuse_flush(struct tk_abuse *ab, PGconn *conn)
 		if (inet_pton(AF_INET, addr, ip) != 1 &&
 		    inet_pton(AF_INET6, addr, ip) != 1)
 			addr = "";
-		append_elem(arr[0], cap, &pos[0], batch[i].client, i == 0);
+		/* No client is NULL in the row, not the placeholder. */
+		append_elem(arr[0], cap, &pos[0], memcmp(batch[i].client,
+		    TK_ABUSE_NO_CLIENT, TK_UUID_STR_LEN) == 0 ? "" :
+		    batch[i].client, i == 0);
 		append_elem(arr[1], cap, &pos[1], addr, i == 0);
 		snprintf(num, sizeof(num), "%u", batch[i].count);
 		append_elem(arr[2], cap, &pos[2], num, i == 0);

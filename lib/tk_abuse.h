@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <libpq-fe.h>
 #include "tk_err.h"
+#include "tk_token.h"
 
 struct tk_abuse;
 
@@ -31,9 +32,23 @@ void		 tk_abuse_set_limits(struct tk_abuse *, unsigned int window,
 /* Has addr used up its budget of failures in the current window? */
 bool		 tk_abuse_is_limited(struct tk_abuse *, const char *addr);
 
-/* Count one failed authentication; client_id is NULL when unknown. */
+/*
+ * The client of a failure whose credential named no existing client
+ * (flushed as NULL).  As long as a client id, so that a known and an
+ * unknown client cost the same work.
+ */
+#define TK_ABUSE_NO_CLIENT	"00000000-0000-0000-0000-000000000000"
+
+/*
+ * Count one failed authentication from addr.  client is exactly
+ * TK_UUID_STR_LEN characters (a NUL after them is not needed): the
+ * existing client the credential named, or TK_ABUSE_NO_CLIENT.  It is
+ * read, hashed and compared at that fixed length, never by looking for
+ * its end, so the work does not tell whether the client exists
+ * (tests/timing).  NULL counts as TK_ABUSE_NO_CLIENT.
+ */
 void		 tk_abuse_fail(struct tk_abuse *, const char *addr,
-		    const char *client_id);
+		    const char *client);
 
 /*
  * Write the pending counts as auth_failed rows with one statement on

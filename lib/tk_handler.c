@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,8 +140,34 @@ no_credential(struct tk_response *resp, bool key_too, const char *request_id)
 }
 
 /*
+ * The client a refused credential named, as the TK_UUID_STR_LEN
+ * characters tk_abuse_fail() takes: column col of the database's row when
+ * it holds a client id, else TK_ABUSE_NO_CLIENT.  The source is picked
+ * with a mask rather than a branch and copied at full length either way:
+ * a wrong key of an existing client and a key of an unknown one must cost
+ * tokend the same work, or the time of a 401 would tell which client ids
+ * exist (tests/timing/run.sh counts the instructions).
+ */
+static void
+known_client(const PGresult *res, int col, char out[TK_UUID_STR_LEN + 1])
+{
+	static const char	 none[] = TK_ABUSE_NO_CLIENT;
+	const char		*value = PQgetvalue(res, 0, col);
+	uintptr_t		 known, mask;
+
+	known = (uintptr_t)(PQgetisnull(res, 0, col) == 0) &
+	    (uintptr_t)(PQgetlength(res, 0, col) == TK_UUID_STR_LEN);
+	mask = (uintptr_t)0 - known;	/* all ones when known */
+	memcpy(out, (const char *)(((uintptr_t)value & mask) |
+	    ((uintptr_t)none & ~mask)), TK_UUID_STR_LEN);
+	out[TK_UUID_STR_LEN] = '\0';
+}
+
+/*
  * A refused credential: counted per address (and client, when it named
  * one that exists) in shared memory, never with a write of its own.
+ * client is TK_UUID_STR_LEN characters: known_client() or
+ * TK_ABUSE_NO_CLIENT.
  */
 static void
 bad_key(const struct tk_handler_ctx *ctx, const struct tk_request *req,
@@ -183,10 +210,10 @@ outcome_problem(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 {
 	const char	*outcome = PQgetvalue(res, 0, COL_OUTCOME);
 	const char	*detail = PQgetvalue(res, 0, COL_DETAIL);
-	const char	*client = PQgetisnull(res, 0, COL_KNOWN_CLIENT) ? NULL :
-			    PQgetvalue(res, 0, COL_KNOWN_CLIENT);
 	const char	*request_id = req->request_id;
+	char		 client[TK_UUID_STR_LEN + 1];
 
+	known_client(res, COL_KNOWN_CLIENT, client);
 	if (strcmp(outcome, "invalid_client") == 0)
 		bad_key(ctx, req, resp, client);
 	else if (strcmp(outcome, "invalid_token") == 0)
@@ -230,7 +257,7 @@ take_bearer(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		return false;
 	}
 	if (!c->well_formed || (mask & (1u << c->tok.kind)) == 0) {
-		bad_token(ctx, req, resp, NULL);
+		bad_token(ctx, req, resp, TK_ABUSE_NO_CLIENT);
 		return false;
 	}
 	return true;
@@ -382,7 +409,7 @@ serve_long(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 			goto out;
 		}
 		if (!key.well_formed || key.tok.kind != TK_TOKEN_CLIENT) {
-			bad_key(ctx, req, resp, NULL);
+			bad_key(ctx, req, resp, TK_ABUSE_NO_CLIENT);
 			goto out;
 		}
 	} else if (!rotate) {
@@ -612,8 +639,10 @@ tk_handler_authorize(const struct tk_handler_ctx *ctx,
 	}
 	outcome = PQgetvalue(res, 0, 0);
 	if (strcmp(outcome, "ok") != 0) {
-		bad_token(ctx, req, resp, PQgetisnull(res, 0, 1) ? NULL :
-		    PQgetvalue(res, 0, 1));
+		char client[TK_UUID_STR_LEN + 1];
+
+		known_client(res, 1, client);
+		bad_token(ctx, req, resp, client);
 		goto out;
 	}
 	if ((req->require_scope != NULL &&
@@ -680,7 +709,7 @@ serve_introspect(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		goto out;
 	}
 	if (!key.well_formed || key.tok.kind != TK_TOKEN_CLIENT) {
-		bad_key(ctx, req, resp, NULL);
+		bad_key(ctx, req, resp, TK_ABUSE_NO_CLIENT);
 		goto out;
 	}
 	memset(&tok, 0, sizeof(tok));

@@ -348,6 +348,19 @@ if [ $DB_OK = 1 ]; then
 	rm -f "$out"
 fi
 
+# --------------------------------------------------------------- timing
+# A refused credential costs tokend's own code the same instructions
+# whether the client or token id it carries exists or not: tk_timing
+# (build/test) under callgrind, on a scratch database of the cluster.
+if [ $DB_OK = 1 ]; then
+	section "timing (tests/timing/run.sh)"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
+	    BUILD=$BUILD timeout 300 bash tests/timing/run.sh 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "timing"
+	rm -f "$out"
+fi
+
 # ------------------------------------------------- pgTAP, ASan + UBSan
 # The SQL layer under pgTAP, in a scratch database of its own; then the
 # ASan + UBSan build: unit, integration, one end-to-end pass against its

@@ -1,0 +1,294 @@
+/*
+ * tk_timing.c - the failure paths of the handlers, for callgrind.
+ *
+ * Each case sends one request twice, byte for byte the same, against two
+ * states of a real PostgreSQL database: once when the id embedded in the
+ * credential names an existing client or token (so the secret is merely
+ * wrong), once when it names nothing.  The input is identical, so any
+ * difference in the work of tokend's own code can only come from what
+ * the database said: exactly the difference an attacker could time to
+ * learn which client ids or token ids exist.
+ *
+ * Under `valgrind --tool=callgrind`, the handler call of each request is
+ * bracketed by CALLGRIND_ZERO_STATS and CALLGRIND_DUMP_STATS_AT("case
+ * state round"); tests/timing/run.sh compares the instructions spent in
+ * lib/tk_*.c between the two states.  Outside valgrind the client
+ * requests do nothing and the program only checks the answers.
+ *
+ * Every measured request gets a fresh failure table (what the table held
+ * before is not the database's doing) and runs after a warm-up of both
+ * states (statements prepared, connection made, every path run once).
+ * The handlers mint the token they would issue before the database
+ * answers, and the work of writing random bytes in base62 depends on
+ * their value: RAND_bytes is wrapped (-Wl,--wrap=RAND_bytes) so that
+ * both requests of a pair draw the same bytes.
+ *
+ * Needs TOKEND_TEST_DATABASE_URL and TOKEND_SQL_DIR (else exit 77);
+ * works in a scratch database it creates and drops.  Exit 0 when every
+ * answer was the expected 401, else 1.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <valgrind/callgrind.h>
+
+#include "tk_abuse.h"
+#include "tk_config.h"
+#include "tk_handler.h"
+#include "tk_http.h"
+#include "tk_log.h"
+#include "tk_pool.h"
+#include "tk_token.h"
+#include "tk_testdb.h"
+
+#define ROUNDS	3	/* measured rounds, after round 0 */
+#define ADDR	"192.0.2.77"	/* the attacker's address, same length throughout */
+
+static char *cfg_argv[] = { "tk_timing", NULL };
+
+static struct {
+	struct tkdb		 db;
+	PGconn			*pg;
+	struct tk_config	*cfg;
+	struct tk_pool		*pool;
+	unsigned int		 seq;
+	int			 bad;
+	struct tkdb_client	 owner;		/* owns the tokens below */
+	char			 parent[TK_UUID_STR_LEN + 1];	/* a valid long token */
+} T;
+
+/* The handlers' randomness: a sequence restarted for every request. */
+static uint64_t	rand_state = 88172645463325252ULL;
+
+int	__wrap_RAND_bytes(unsigned char *, int);
+
+int
+__wrap_RAND_bytes(unsigned char *buf, int num)
+{
+	int	i;
+
+	for (i = 0; i < num; i++) {
+		rand_state ^= rand_state << 13;
+		rand_state ^= rand_state >> 7;
+		rand_state ^= rand_state << 17;
+		buf[i] = (unsigned char)(rand_state >> 24);
+	}
+	return 1;
+}
+
+enum kind { K_KEY, K_LONG, K_SHORT, K_AUTHZ };
+
+/* One case: a credential whose embedded id is made to exist or not. */
+struct tcase {
+	const char	*name;
+	enum kind	 kind;
+	char		 id[TK_UUID_STR_LEN + 1];	/* the embedded id */
+	char		 cred[TK_TOKEN_LEN + 1];	/* the presented credential */
+	char		 authz[TK_TOKEN_LEN + 16];	/* "Bearer <cred>" */
+	char		 body[128];
+};
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "tk_timing: %s\n", what);
+	exit(1);
+}
+
+/* A fresh id and a credential of kind k embedding it. */
+static void
+case_init(struct tcase *c, const char *name, enum kind k)
+{
+	unsigned char		id[TK_UUID_LEN];
+	enum tk_token_kind	tk = k == K_KEY ? TK_TOKEN_CLIENT :
+				    k == K_LONG ? TK_TOKEN_LONG : TK_TOKEN_SHORT;
+
+	memset(c, 0, sizeof(*c));
+	c->name = name;
+	c->kind = k;
+	if (tk_uuid_new(id) != TK_OK || tk_token_mint(tk, id, c->cred) != TK_OK)
+		die("could not mint a credential");
+	tk_uuid_format(id, c->id);
+	snprintf(c->authz, sizeof(c->authz), "Bearer %s", c->cred);
+	if (k == K_KEY)
+		snprintf(c->body, sizeof(c->body), "{\"grant_type\":"
+		    "\"client_credentials\",\"client_id\":\"%s\"}", c->id);
+}
+
+/*
+ * Make the case's id exist (with a digest that is not the credential's)
+ * or not.  A client key's id is a client; a token's id is a token of
+ * the owner, long-term or short-term (child of the valid parent).
+ */
+static void
+set_exists(const struct tcase *c, bool exists)
+{
+	bool	ok;
+
+	if (!exists)
+		ok = c->kind == K_KEY ?
+		    tkdb_execf(T.pg, "DELETE FROM clients WHERE id = '%s'", c->id) :
+		    tkdb_execf(T.pg, "DELETE FROM tokens WHERE id = '%s'", c->id);
+	else if (c->kind == K_KEY)
+		ok = tkdb_execf(T.pg, "INSERT INTO clients (id, name, key_digest, "
+		    "scopes, default_scopes) VALUES ('%s', 'timing %s', "
+		    "sha256(gen_random_uuid()::text::bytea), '{read}', '{read}')",
+		    c->id, c->id);
+	else if (c->kind == K_LONG)
+		ok = tkdb_execf(T.pg, "INSERT INTO tokens (id, kind, client_id, "
+		    "digest, family_id, generation, family_expires_at, scope, "
+		    "issued_at, expires_at, valid_until) VALUES ('%s', 'long', "
+		    "'%s', sha256(gen_random_uuid()::text::bytea), '%s', 0, "
+		    "date_trunc('second', now()) + interval '1 day', '{read}', "
+		    "date_trunc('second', now()), date_trunc('second', now()) + "
+		    "interval '1 hour', date_trunc('second', now()) + "
+		    "interval '1 hour')", c->id, T.owner.id, c->id);
+	else
+		ok = tkdb_execf(T.pg, "INSERT INTO tokens (id, kind, client_id, "
+		    "digest, parent_id, scope, issued_at, expires_at, valid_until) "
+		    "VALUES ('%s', 'short', '%s', "
+		    "sha256(gen_random_uuid()::text::bytea), '%s', '{read}', "
+		    "date_trunc('second', now()), date_trunc('second', now()) + "
+		    "interval '10 minutes', date_trunc('second', now()) + "
+		    "interval '10 minutes')", c->id, T.owner.id, T.parent);
+	if (!ok)
+		die("could not change the database state");
+}
+
+/*
+ * Send the case's request through a fresh failure table; when label is
+ * not NULL, count only the handler call, as a callgrind dump of that
+ * name.  The answer must be 401 with the case's error.
+ */
+static void
+send_case(const struct tcase *c, const char *label)
+{
+	struct tk_handler_ctx	 ctx = { .cfg = T.cfg, .pool = T.pool };
+	struct tk_request	 req;
+	struct tk_response	 resp;
+	struct timespec		 deadline;
+	char			 uri[256], revoke[64];
+	const char		*want = c->kind == K_KEY ? "invalid_client" :
+				    "invalid_token";
+
+	memset(&req, 0, sizeof(req));
+	memset(&resp, 0, sizeof(resp));
+	if ((ctx.abuse = tk_abuse_new(60, 20)) == NULL)
+		die("out of memory");
+	/* The short-term token revokes itself: the one path it may take. */
+	snprintf(revoke, sizeof(revoke), "/auth/tokens/%s/revoke", c->id);
+	snprintf(uri, sizeof(uri), "%s%s", T.cfg->base_path,
+	    c->kind == K_KEY ? "/auth/tokens/long" :
+	    c->kind == K_LONG ? "/auth/tokens/short" : revoke);
+	req.role = c->kind == K_AUTHZ ? "AUTHORIZER" : "RESPONDER";
+	req.method = "POST";
+	req.uri = uri;
+	req.remote_addr = ADDR;
+	if (c->kind == K_KEY) {
+		req.client_key = c->cred;
+		req.content_type = "application/json";
+		if ((req.body = strdup(c->body)) == NULL)
+			die("out of memory");
+		req.body_len = strlen(c->body);
+	} else
+		req.authorization = c->authz;
+	/* Same length every time: the id is copied into the answer. */
+	snprintf(req.request_id, sizeof(req.request_id), "timing-%06u", ++T.seq);
+	tk_deadline_in(&deadline, 5000);
+	rand_state = 0x9e3779b97f4a7c15ULL + (T.seq + 1) / 2;	/* same for a pair */
+	if (label != NULL)
+		CALLGRIND_ZERO_STATS;
+	if (c->kind == K_AUTHZ)
+		tk_handler_authorize(&ctx, &req, &deadline, &resp);
+	else
+		tk_handler_serve(&ctx, &req, &deadline, &resp);
+	if (label != NULL)
+		CALLGRIND_DUMP_STATS_AT(label);
+	if (resp.status != 401 || resp.error == NULL ||
+	    strcmp(resp.error, want) != 0) {
+		fprintf(stderr, "tk_timing: %s: answer %d %s, not 401 %s\n",
+		    label != NULL ? label : c->name, resp.status,
+		    resp.error != NULL ? resp.error : "-", want);
+		T.bad++;
+	}
+	free(req.body);
+	tk_http_response_clear(&resp);
+	tk_abuse_free(ctx.abuse);
+}
+
+static void
+setup(void)
+{
+	struct tk_pool_settings	 s;
+	unsigned char		 id[TK_UUID_LEN];
+
+	tk_log_setup(TK_LOG_ERROR, "logfmt");
+	tkdb_require_env(&T.db);
+	if (!tkdb_create(&T.db, "tk_timing") || (T.pg = tkdb_connect(&T.db)) == NULL ||
+	    tk_config_load(&T.cfg, 1, cfg_argv, NULL) != TK_OK)
+		die("could not set up the database");
+	free(T.cfg->database_url);
+	if ((T.cfg->database_url = strdup(T.db.conninfo)) == NULL)
+		die("out of memory");
+	memset(&s, 0, sizeof(s));
+	s.conninfo = T.cfg->database_url;
+	s.size = 1;
+	s.acquire_timeout_ms = T.cfg->pool_acquire_timeout_ms;
+	s.statement_timeout_ms = T.cfg->statement_timeout_ms;
+	s.prepared = T.cfg->prepared_statements;
+	s.stmts = tk_handler_stmts;
+	s.nstmts = tk_handler_nstmts;
+	if ((T.pool = tk_pool_new(&s)) == NULL)
+		die("out of memory");
+	if (!tkdb_client_new(T.pg, "{read}", "{read}", &T.owner) ||
+	    tk_uuid_new(id) != TK_OK)
+		die("could not make the owner client");
+	tk_uuid_format(id, T.parent);
+	if (!tkdb_execf(T.pg, "INSERT INTO tokens (id, kind, client_id, digest, "
+	    "family_id, generation, family_expires_at, scope, issued_at, "
+	    "expires_at, valid_until) VALUES ('%s', 'long', '%s', "
+	    "sha256(gen_random_uuid()::text::bytea), '%s', 0, "
+	    "date_trunc('second', now()) + interval '1 day', '{read}', "
+	    "date_trunc('second', now()), date_trunc('second', now()) + "
+	    "interval '1 hour', date_trunc('second', now()) + interval '1 hour')",
+	    T.parent, T.owner.id, T.parent))
+		die("could not make the parent token");
+}
+
+int
+main(void)
+{
+	struct tcase	cases[4];
+	char		label[96];
+	unsigned int	i, r;
+
+	setup();
+	case_init(&cases[0], "key", K_KEY);		/* POST /long, X-Client-Key */
+	case_init(&cases[1], "long", K_LONG);		/* POST /short, Bearer tkl_ */
+	case_init(&cases[2], "short", K_SHORT);		/* POST /{id}/revoke, Bearer tks_ */
+	case_init(&cases[3], "authz", K_AUTHZ);		/* authorizer, Bearer tks_ */
+	for (i = 0; i < 4; i++) {
+		/*
+		 * Round 0 warms up: connection made, statement prepared,
+		 * both paths run once.  Its first dump also carries costs
+		 * that the ones after it do not; compare.py skips it.
+		 */
+		for (r = 0; r <= ROUNDS; r++) {
+			set_exists(&cases[i], true);
+			snprintf(label, sizeof(label), "%s known %u", cases[i].name, r);
+			send_case(&cases[i], label);
+			set_exists(&cases[i], false);
+			snprintf(label, sizeof(label), "%s unknown %u", cases[i].name, r);
+			send_case(&cases[i], label);
+		}
+	}
+	tk_pool_free(T.pool);
+	tk_config_free(T.cfg);
+	PQfinish(T.pg);
+	tkdb_drop(&T.db);
+	printf("tk_timing: %u cases, %d wrong answers\n", 4u, T.bad);
+	return T.bad == 0 ? 0 : 1;
+}
