@@ -19,7 +19,11 @@
 #                                     results in the run directory only
 #   options: --duration S (10: each timed wrk run), --quick (3 s runs, no
 #            sweeps, no callgrind: for trying the script), --no-callgrind,
-#            --keep (leave the servers running at the end)
+#            --keep (leave the servers running at the end), --out DIR
+#            (results, profiles and callgrind summaries go to DIR instead
+#            of tests/bench/: a trial run leaves the recorded one alone)
+#   environment: TOKEND_BENCH_RUNDIR (default /var/tmp/tokend-bench),
+#            TOKEND_BENCH_BUILD (default build/bench)
 #
 # What it does, all on 127.0.0.1, as root (it installs what is missing):
 #  1. builds tokend Release in build/bench, and tests/bench/mint.c and
@@ -69,7 +73,7 @@ WORKERS_ALT=4		# the second point of the workers sweep
 WRK_THREADS=2
 RATE_CAP=${TOKEND_BENCH_RATE_CAP:-3000}		# sizes the token pools
 PGB_RATE_CAP=${TOKEND_BENCH_PGB_RATE_CAP:-5000}
-LONG=0 QUICK=0 CALLGRIND=1 KEEP=0 PERF=0 WHAT_IF=
+LONG=0 QUICK=0 CALLGRIND=1 KEEP=0 PERF=0 WHAT_IF= OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--long) LONG=1 ;;
@@ -79,7 +83,8 @@ while [ $# -gt 0 ]; do
 	--no-callgrind) CALLGRIND=0 ;;
 	--keep) KEEP=1 ;;
 	--what-if) WHAT_IF=$(realpath "$2"); shift ;;
-	*) sed -n '2,24p' "$0" >&2; exit 2 ;;
+	--out) OUT=$(realpath -m "$2"); shift ;;
+	*) sed -n '2,29p' "$0" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -88,7 +93,7 @@ case $RUNDIR in		# it is emptied at the start
 /var/tmp/?*|/tmp/?*) ;;
 *) echo "run.sh: TOKEND_BENCH_RUNDIR must be under /var/tmp or /tmp" >&2; exit 2 ;;
 esac
-BUILD=$ROOT/build/bench
+BUILD=${TOKEND_BENCH_BUILD:-$ROOT/build/bench}
 DB=bench
 CDB=bench_ceiling
 START=$SECONDS
@@ -140,6 +145,8 @@ if [ -d "$RUNDIR" ]; then
 	rm -rf "$RUNDIR"
 fi
 mkdir -p "$RUNDIR/runs" "$RUNDIR/data"
+DEST=${OUT:-$HERE}
+mkdir -p "$DEST"
 chmod 755 "$RUNDIR" "$RUNDIR/data"
 trap cleanup EXIT
 exec > >(tee "$RUNDIR/bench.log") 2>&1
@@ -453,7 +460,7 @@ perf_start() {
 	PERF_PID=$!
 }
 perf_end() {
-	local f=$RUNDIR/perf.$1.data out=$HERE/perf-$1.txt
+	local f=$RUNDIR/perf.$1.data out=$DEST/perf-$1.txt
 	wait "$PERF_PID"
 	perf_summary "$f" "$1" >"$out"
 	say "  perf: $out"
@@ -520,7 +527,7 @@ if [ $LONG = 1 ]; then
 	wait $wrk_pid 2>/dev/null
 	grep '^BENCH' "$RUNDIR/runs/rss.wrk"
 	record "META load_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
-	$PY "$HERE/report.py" --long "$RUNDIR/records.txt" "$HERE/results-long.json"
+	$PY "$HERE/report.py" --long "$RUNDIR/records.txt" "$DEST/results-long.json"
 	exit 0
 fi
 
@@ -617,7 +624,7 @@ tokend_group rotate "$PAT_ROTATE" rotate.lua rotate
 tokend_group revoke "$PAT_REVOKE" revoke.lua revoke
 tokend_group mixed "$PAT_MIXED" mixed.lua mixed
 if [ $PERF = 1 ]; then
-	say "perf profiles written: tests/bench/perf-*.txt"
+	say "perf profiles written: $DEST/perf-*.txt"
 	exit 0
 fi
 say "healthz (no database)"
@@ -798,8 +805,8 @@ if [ $CALLGRIND = 1 ]; then
 		per=$(( (CG_TOTAL_2200 - CG_TOTAL_200) / 2000 ))
 		record "CALLGRIND ir_per_request=$per total_200=$CG_TOTAL_200 total_2200=$CG_TOTAL_2200 requests=2200 thread_ir=${thread:-0} handler_ir=${handler:-0} failed=$cg_bad"
 		if [ -z "$WHAT_IF" ]; then
-			cp "$CG/self.txt" "$HERE/callgrind-self.txt"
-			cp "$CG/inclusive.txt" "$HERE/callgrind-inclusive.txt"
+			cp "$CG/self.txt" "$DEST/callgrind-self.txt"
+			cp "$CG/inclusive.txt" "$DEST/callgrind-inclusive.txt"
 		fi
 		say "  $per instructions per request in the request thread; $(( ${handler:-0} / 2200 )) inside tk_handler_serve (failed requests: $cg_bad)"
 	else
@@ -817,7 +824,7 @@ if [ -n "$WHAT_IF" ]; then
 	say "done in $((SECONDS - START)) s (what-if $WHAT_IF): $RUNDIR/results.json, $RUNDIR/RESULTS.md"
 	exit 0
 fi
-$PY "$HERE/report.py" "$RUNDIR/records.txt" "$HERE/results.json" "$HERE/RESULTS.md" ||
+$PY "$HERE/report.py" "$RUNDIR/records.txt" "$DEST/results.json" "$DEST/RESULTS.md" ||
     die "report.py"
-cp "$HERE/results.json" "$RUNDIR/"
-say "done in $((SECONDS - START)) s: tests/bench/results.json, tests/bench/RESULTS.md, $RUNDIR/bench.log"
+[ "$DEST" = "$RUNDIR" ] || cp "$DEST/results.json" "$RUNDIR/"
+say "done in $((SECONDS - START)) s: $DEST/results.json, $DEST/RESULTS.md, $RUNDIR/bench.log"
