@@ -18,6 +18,7 @@
 # ctest's programs and the tests of the end-to-end suite and of the
 # README check count one by one.  The last line is always
 # "N passed, N failed"; the exit status is non-zero if anything failed.
+# tests/faults/run.sh (faults and races) runs on a cluster of its own.
 #
 # Environment:
 #   TOKEND_RUNDIR       runtime files (cluster, logs, binaries); default
@@ -311,6 +312,24 @@ if [ $DB_OK = 1 ]; then
 	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
 	    timeout 300 bash tests/supervision/run.sh 2>&1 | tee "$out"
 	summary_of "$out" "${PIPESTATUS[0]}" "supervision"
+	rm -f "$out"
+fi
+
+# --------------------------------------------------------------- faults
+# tokend under faults on a PostgreSQL cluster of its own (RUNDIR/faults):
+# PostgreSQL restarted and SIGKILLed under load, a worker killed during
+# revokes, pool exhaustion, a read-only database, expiry with the
+# database clock moved (libfaketime), 20,000 tokens at once across
+# workers, 66 requests on one family released together.
+if [ $DB_OK = 1 ]; then
+	faults_args=()
+	[ $FULL = 1 ] && faults_args+=(--full)
+	section "faults (tests/faults/run.sh ${faults_args[*]})"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
+	    timeout "$([ $FULL = 1 ] && echo 900 || echo 400)" \
+	    bash tests/faults/run.sh "${faults_args[@]}" 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "faults"
 	rm -f "$out"
 fi
 

@@ -72,6 +72,8 @@ stack_deps() {
 	if [[ $groups == *" test "* ]]; then
 		[ -r /usr/share/postgresql/15/extension/pgtap.control ] || want postgresql-15-pgtap
 		command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || want apache2
+		# libfaketime, preloaded into PostgreSQL by tests/faults/run.sh.
+		[ -r /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || want faketime
 		if [ -x /usr/bin/python3 ]; then
 			/usr/bin/python3 -c 'import jsonschema' 2>/dev/null || want python3-jsonschema
 			/usr/bin/python3 -c 'import psycopg2' 2>/dev/null || want python3-psycopg2
