@@ -380,6 +380,21 @@ if [ $DB_OK = 1 ]; then
 	rm -f "$out"
 fi
 
+# ---------------------------------------------------------------- abuse
+# A burst of 10,000 well-formed tokens and 10,000 bad checksums from two
+# addresses through lighttpd: 401 until the default budget is spent, then
+# 429; a legitimate client meanwhile unaffected; no database write per
+# failure (rows, table statistics, transactions).  Its own tokend and
+# lighttpd, on the same cluster.
+if [ $DB_OK = 1 ]; then
+	section "abuse (tests/abuse/run.sh)"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
+	    timeout 300 bash tests/abuse/run.sh 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "abuse"
+	rm -f "$out"
+fi
+
 # ------------------------------------------------- pgTAP, ASan + UBSan
 # The SQL layer under pgTAP, in a scratch database of its own; then the
 # ASan + UBSan build: unit, integration, one end-to-end pass against its
