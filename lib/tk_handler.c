@@ -86,8 +86,7 @@ mint(enum tk_token_kind kind, struct minted *m)
 	unsigned char	id[TK_UUID_LEN];
 	enum tk_err	err;
 
-	if ((err = tk_uuid_new(id)) != TK_OK ||
-	    (err = tk_token_mint(kind, id, m->token)) != TK_OK)
+	if ((err = tk_token_mint_new(kind, id, m->token)) != TK_OK)
 		return err;
 	tk_uuid_format(id, m->id);
 	tk_token_digest(m->token, m->digest);

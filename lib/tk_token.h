@@ -48,6 +48,14 @@ enum tk_err	 tk_token_mint(enum tk_token_kind, const unsigned char id[TK_UUID_LE
 		    char out[TK_TOKEN_LEN + 1]);
 
 /*
+ * Mint a token of the given kind with a fresh random (version 4) UUID,
+ * written to id; the UUID and the secret come from one RAND_bytes call.
+ * Otherwise as tk_token_mint.
+ */
+enum tk_err	 tk_token_mint_new(enum tk_token_kind, unsigned char id[TK_UUID_LEN],
+		    char out[TK_TOKEN_LEN + 1]);
+
+/*
  * Check prefix, length, alphabet and checksum of the NUL-terminated s.
  * TK_EINVAL on any defect; on success fills *out.
  */

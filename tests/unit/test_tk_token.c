@@ -590,6 +590,140 @@ test_base62_round_trips(void **state)
 	}
 }
 
+/*
+ * The digit-at-a-time definition of base62, as a model: one division of
+ * the whole byte string by 62 per digit.  The code under test works on
+ * limbs and groups of digits; every width and length must agree.
+ */
+static bool
+model_encode(const unsigned char *in, size_t len, char *out, size_t width)
+{
+	unsigned char	num[64];
+	size_t		pos, i;
+
+	memcpy(num, in, len);
+	for (pos = width; pos > 0; pos--) {
+		unsigned int	rem = 0;
+
+		for (i = 0; i < len; i++) {
+			unsigned int cur = rem * 256 + num[i];
+
+			num[i] = (unsigned char)(cur / 62);
+			rem = cur % 62;
+		}
+		out[pos - 1] = ALPHABET[rem];
+	}
+	for (i = 0; i < len; i++)
+		if (num[i] != 0)
+			return false;
+	return width > 0;
+}
+
+static void
+test_base62_agrees_with_model_at_every_width(void **state)
+{
+	unsigned long long	seed = 7;
+	int			round;
+
+	(void)state;
+	for (round = 0; round < 3000; round++) {
+		unsigned char	in[64], back[64];
+		char		got[100], want[100];
+		size_t		len = (size_t)(next_rand(&seed) % 65), i;
+		size_t		width = (size_t)(next_rand(&seed) % 100);
+		bool		fits;
+
+		for (i = 0; i < len; i++)
+			in[i] = (unsigned char)next_rand(&seed);
+		/* Small values and values near a power of 62 too. */
+		for (i = 0; i < len && round % 3 == 0; i++)
+			in[i] = i + 2 < len ? 0 : in[i];
+		if (round % 7 == 0)
+			memset(in, 0xff, len);
+		fits = model_encode(in, len, want, width);
+		memset(got, '#', sizeof(got));
+		if (tk_base62_encode(in, len, got, width) != fits)
+			fail_msg("round %d, %zu bytes, width %zu: fits is %d in the model",
+			    round, len, width, fits);
+		if (!fits)
+			continue;
+		assert_memory_equal(got, want, width);
+		assert_int_equal(got[width], '#');	/* nothing past width */
+		assert_true(tk_base62_decode(got, width, back, len));
+		assert_memory_equal(back, in, len);
+		/* One byte fewer has room only when the top byte is zero. */
+		if (len > 0)
+			assert_int_equal(tk_base62_decode(got, width, back, len - 1),
+			    in[0] == 0);
+	}
+}
+
+static void
+test_base62_decode_at_limb_boundaries(void **state)
+{
+	unsigned char	out[8];
+
+	(void)state;
+	/* 2^40 - 1 and 2^40, written by the model. */
+	static const unsigned char five[5] = { 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const unsigned char six[6] = { 0x01, 0, 0, 0, 0, 0 };
+	char		text[8];
+
+	assert_true(model_encode(five, 5, text, 7));
+	assert_true(tk_base62_decode(text, 7, out, 5));
+	assert_memory_equal(out, five, 5);
+	assert_true(model_encode(six, 6, text, 8));
+	/* 2^40 needs six bytes: five refuse, six take it. */
+	assert_false(tk_base62_decode(text, 8, out, 5));
+	assert_true(tk_base62_decode(text, 8, out, 6));
+	assert_memory_equal(out, six, 6);
+	assert_false(tk_base62_decode("1", 1, out, 0));
+	assert_true(tk_base62_decode("000", 3, out, 0));
+}
+
+static void
+test_mint_new_embeds_a_fresh_version_4_id(void **state)
+{
+	size_t	i;
+	int	round;
+
+	(void)state;
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		unsigned char	first[TK_UUID_LEN];
+
+		for (round = 0; round < 50; round++) {
+			unsigned char	id[TK_UUID_LEN], body[48];
+			char		tok[TK_TOKEN_LEN + 1];
+			struct tk_token	parsed;
+
+			memset(tok, 'X', sizeof(tok));
+			assert_int_equal(tk_token_mint_new(kinds[i], id, tok), TK_OK);
+			assert_int_equal(strlen(tok), 75);
+			assert_memory_equal(tok, tk_token_prefix(kinds[i]), 4);
+			assert_true(matches_published_regex(tok));
+			assert_int_equal(id[6] >> 4, 4);
+			assert_int_equal(id[8] >> 6, 2);
+			assert_int_equal(parse_exact(tok, &parsed), TK_OK);
+			assert_int_equal(parsed.kind, kinds[i]);
+			assert_memory_equal(parsed.id, id, TK_UUID_LEN);
+			assert_true(tk_base62_decode(tok + 4, TK_TOKEN_BODY_LEN,
+			    body, sizeof(body)));
+			assert_memory_equal(body, id, TK_UUID_LEN);
+			if (round == 0)
+				memcpy(first, id, TK_UUID_LEN);
+			else
+				assert_memory_not_equal(id, first, TK_UUID_LEN);
+		}
+	}
+	{
+		unsigned char	id[TK_UUID_LEN];
+		char		tok[TK_TOKEN_LEN + 1];
+
+		assert_int_equal(tk_token_mint_new(TK_TOKEN_NONE, id, tok),
+		    TK_EINVAL);
+	}
+}
+
 static void
 test_uuid_new_is_version_4(void **state)
 {
@@ -761,6 +895,9 @@ main(void)
 		cmocka_unit_test(test_base62_decode_refuses_overflow),
 		cmocka_unit_test(test_base62_decode_refuses_bad_characters),
 		cmocka_unit_test(test_base62_round_trips),
+		cmocka_unit_test(test_base62_agrees_with_model_at_every_width),
+		cmocka_unit_test(test_base62_decode_at_limb_boundaries),
+		cmocka_unit_test(test_mint_new_embeds_a_fresh_version_4_id),
 		cmocka_unit_test(test_uuid_new_is_version_4),
 		cmocka_unit_test(test_uuid_parse_valid),
 		cmocka_unit_test(test_uuid_parse_invalid),
