@@ -30,7 +30,7 @@
 #include "tk_token.h"
 #include "tk_testdb.h"
 
-#define NRACERS		40
+#define NRACERS		66	/* at least 64 released together */
 #define MIN_INFLIGHT	32
 #define ATTEMPTS	3	/* a race that did not race is run again */
 #define MAX_ROUNDS	8
@@ -62,6 +62,7 @@ struct racer {
 	int		 idx;
 	unsigned int	 stmt;
 	int		 rounds;
+	int		 delay_us;	/* before round 0, after the barrier */
 	void		(*fill)(struct racer *, int round);
 	const char	*values[MAX_PARAMS];
 	int		 lengths[MAX_PARAMS];
@@ -218,6 +219,8 @@ racer_main(void *arg)
 
 	/* Round 0 is ready before the barrier: all fire at once. */
 	pthread_barrier_wait(&R.barrier);
+	if (r->delay_us > 0)
+		usleep((useconds_t)r->delay_us);
 	for (k = 0; k < r->rounds; k++) {
 		if (k > 0)
 			r->fill(r, k);
@@ -293,6 +296,7 @@ race(const char *name, unsigned int stmt, int rounds,
 		r->stmt = stmt;
 		r->rounds = rounds;
 		r->fill = fill;
+		r->delay_us = 0;
 		memset(r->r, 0, sizeof(r->r));
 		fill(r, 0);
 	}
@@ -902,6 +906,164 @@ test_race_reuse_vs_rotation(void **state)
 	    "'%s' AND reason = 'reuse_detected'", l2.id), 1);
 }
 
+/*
+ * ---- (g) one family: rotations, short-term issues and revocations
+ * released together ----
+ *
+ * Every sixth racer revokes A with A itself, 2 ms after the others are
+ * let go, so that calls land on both sides of the revocation; the rest
+ * rotate A with the client key or issue short-term tokens from it.
+ */
+enum { ROLE_ROTATE, ROLE_SHORT, ROLE_REVOKE };
+
+static int
+mixed_role(int idx)
+{
+	switch (idx % 6) {
+	case 1:
+	case 3:
+		return ROLE_SHORT;
+	case 5:
+		return ROLE_REVOKE;
+	default:
+		return ROLE_ROTATE;
+	}
+}
+
+static void
+fill_mixed(struct racer *r, int round)
+{
+	switch (mixed_role(r->idx)) {
+	case ROLE_ROTATE:
+		r->stmt = S_ROTATE;
+		fill_rotate(r, round);
+		break;
+	case ROLE_SHORT:
+		r->stmt = S_ISSUE_SHORT;
+		fill_short(r, round);
+		break;
+	default:
+		r->stmt = S_REVOKE;
+		r->delay_us = 2000;
+		fill_revoke(r, round);
+		break;
+	}
+}
+
+/* The outcome of an issue_short with bearer t. */
+static char *
+short_outcome(const struct tok *t)
+{
+	static struct racer probe;	/* not a racer: theirs stay as they were */
+	struct racer	*r = &probe;
+	const int	 bin[] = { 1, 3, -1 };
+	struct tok	 saved = R.a;
+	PGresult	*res;
+	char		*out;
+
+	R.a = *t;		/* fill_short points at R.a's fields */
+	fill_short(r, 99);
+	res = call(S_ISSUE_SHORT, r->values, bin);
+	R.a = saved;
+	out = strdup(PQgetvalue(res, 0, C_OUTCOME));
+	PQclear(res);
+	return out;
+}
+
+static void
+attempt_mixed(int *max_inflight)
+{
+	int		 i, n[3] = { 0 }, ok[3] = { 0 }, live_idx = -1;
+	char		*succ, *out;
+	const char	*allowed[3][2] = { { "ok", "conflict" },
+	    { "ok", "invalid_token" }, { "ok", "invalid_token" } };
+
+	client_new("{read}");
+	issue_long(&R.c, &R.a);
+	R.b = R.a;		/* fill_revoke: A revokes itself */
+	*max_inflight = race("one family", S_ROTATE, 1, fill_mixed, false);
+
+	/* Every answer is one the contract allows: none is an error. */
+	for (i = 0; i < NRACERS; i++) {
+		int		 role = mixed_role(i);
+		const char	*o = R.racers[i].r[0].outcome;
+
+		n[role]++;
+		if (strcmp(o, "ok") == 0)
+			ok[role]++;
+		if (strcmp(o, allowed[role][0]) != 0 &&
+		    strcmp(o, allowed[role][1]) != 0)
+			print_error("racer %d (role %d): %s\n", i, role, o);
+		assert_true(strcmp(o, allowed[role][0]) == 0 ||
+		    strcmp(o, allowed[role][1]) == 0);
+	}
+	print_message("one family: %d/%d rotations, %d/%d short-term issues, "
+	    "%d/%d revocations answered ok\n", ok[ROLE_ROTATE], n[ROLE_ROTATE],
+	    ok[ROLE_SHORT], n[ROLE_SHORT], ok[ROLE_REVOKE], n[ROLE_REVOKE]);
+	assert_true(ok[ROLE_REVOKE] >= 1);
+	assert_int_equal(q("SELECT count(*) FROM revocations WHERE token_id = "
+	    "'%s' AND reason = 'requested'", R.a.id), 1);
+	assert_int_equal(q("SELECT count(*) FROM token_events WHERE event = "
+	    "'revoked' AND token_id = '%s'", R.a.id), 1);
+
+	/* The revoked token issues nothing; none of its children works. */
+	out = short_outcome(&R.a);
+	assert_string_equal(out, "invalid_token");
+	free(out);
+	assert_int_equal(q("SELECT count(*) FROM tokens WHERE parent_id = '%s'",
+	    R.a.id), ok[ROLE_SHORT]);
+	assert_int_equal(q("SELECT count(*) FROM token_events WHERE event = "
+	    "'issued' AND parent_id = '%s'", R.a.id), ok[ROLE_SHORT]);
+	assert_int_equal(q("SELECT count(*) FROM tokens t WHERE parent_id = "
+	    "'%s' AND token_is_valid(t)", R.a.id), 0);
+	for (i = 0; i < NRACERS; i++)
+		if (mixed_role(i) != ROLE_REVOKE &&
+		    strcmp(R.racers[i].r[0].outcome, "ok") == 0)
+			assert_int_equal(q("SELECT count(*) FROM tokens WHERE "
+			    "id = '%s'", R.racers[i].minted.id), 1);
+
+	/* Exactly one live successor when A was rotated at all. */
+	assert_int_equal(q("SELECT count(*) FROM tokens WHERE rotated_from = "
+	    "'%s'", R.a.id), ok[ROLE_ROTATE]);
+	assert_int_equal(q("SELECT count(*) FROM token_events WHERE event = "
+	    "'rotated' AND parent_id = '%s'", R.a.id), ok[ROLE_ROTATE]);
+	assert_int_equal(q("SELECT count(*) FROM tokens t WHERE rotated_from = "
+	    "'%s' AND token_is_valid(t)", R.a.id), ok[ROLE_ROTATE] > 0 ? 1 : 0);
+	if (ok[ROLE_ROTATE] == 0)
+		return;
+
+	/* Revoke that successor too: then the family issues nothing. */
+	succ = tkdb_text(R.pg, "SELECT id FROM tokens t WHERE rotated_from = "
+	    "'%s' AND token_is_valid(t)", R.a.id);
+	assert_non_null(succ);
+	for (i = 0; i < NRACERS; i++)
+		if (mixed_role(i) == ROLE_ROTATE &&
+		    strcmp(R.racers[i].minted.id, succ) == 0)
+			live_idx = i;
+	free(succ);
+	assert_true(live_idx >= 0);
+	{
+		const int	 bin[] = { 2, -1 };
+		struct tok	*l = &R.racers[live_idx].minted;
+		const char	*v[6] = { "long", l->id, (const char *)l->digest,
+		    l->id, "race-family-end", REMOTE };
+
+		assert_ok(call(S_REVOKE, v, bin));
+		out = short_outcome(l);
+		assert_string_equal(out, "invalid_token");
+		free(out);
+	}
+	assert_int_equal(q("SELECT count(*) FROM tokens t WHERE family_id = '%s' "
+	    "AND token_is_valid(t)", R.a.id), 0);
+}
+
+static void
+test_race_one_family(void **state)
+{
+	(void)state;
+	race_until_raced("one family", attempt_mixed);
+}
+
 int
 main(void)
 {
@@ -912,6 +1074,7 @@ main(void)
 		cmocka_unit_test(test_race_short_vs_revoke),
 		cmocka_unit_test(test_race_rotate_retry_vs_successor),
 		cmocka_unit_test(test_race_reuse_vs_rotation),
+		cmocka_unit_test(test_race_one_family),
 	};
 
 	tkdb_require_env(&R.db);
