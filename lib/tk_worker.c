@@ -67,7 +67,8 @@ ms_since(const struct timespec *start)
 	    (now.tv_nsec - start->tv_nsec) / 1000000;
 }
 
-static void
+/* Serve one request; true when its body was cut off by request_timeout. */
+static bool
 handle(struct worker *w, FCGX_Request *fcgx)
 {
 	struct tk_request	 req;
@@ -131,6 +132,7 @@ handle(struct worker *w, FCGX_Request *fcgx)
 	    ms_since(&start), addr);
 	tk_http_response_clear(&resp);
 	tk_http_request_clear(&req);
+	return err == TK_ETIMEDOUT;
 }
 
 /* Is the peer of a new connection one of the trusted front ends? */
@@ -227,7 +229,16 @@ thread_main(void *arg)
 		}
 		bound_io(w, fcgx.ipcFd);
 		tk_stats_busy(w->env->stats, w->env->slot, +1);
-		handle(w, &fcgx);
+		/*
+		 * libfcgi closes a connection by shutdown(), then waits up
+		 * to 2 s for the peer to close first, reading what it sends.
+		 * After a cut-off the peer has gone quiet: that wait would
+		 * hold the thread for 2 s more than request_timeout.  A
+		 * "detached" request is closed at once; nothing is unread,
+		 * so the peer gets a plain FIN after the response.
+		 */
+		if (handle(w, &fcgx))
+			fcgx.detached = 1;
 		FCGX_Finish_r(&fcgx);
 		tk_stats_busy(w->env->stats, w->env->slot, -1);
 		{
