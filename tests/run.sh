@@ -18,7 +18,8 @@
 # ctest's programs and the tests of the end-to-end suite and of the
 # README check count one by one.  The last line is always
 # "N passed, N failed"; the exit status is non-zero if anything failed.
-# tests/faults/run.sh (faults and races) runs on a cluster of its own.
+# tests/faults/run.sh (faults and races) runs on a cluster of its own;
+# tests/limits/run.sh (request limits, slow clients) on the same one.
 #
 # Environment:
 #   TOKEND_RUNDIR       runtime files (cluster, logs, binaries); default
@@ -350,6 +351,20 @@ if [ $DB_OK = 1 ]; then
 	    timeout "$([ $FULL = 1 ] && echo 900 || echo 300)" \
 	    bash tests/ops/run.sh "${ops_args[@]}" 2>&1 | tee "$out"
 	summary_of "$out" "${PIPESTATUS[0]}" "operations"
+	rm -f "$out"
+fi
+
+# --------------------------------------------------------------- limits
+# Request limits through lighttpd and Apache, each check naming the layer
+# that enforced it: header size, JSON depth, members and string length,
+# a stalled body (tokend's cut-off, lighttpd's own timeout), six stalled
+# bodies against two threads.  Its own servers, in RUNDIR/limits.
+if [ $DB_OK = 1 ]; then
+	section "limits (tests/limits/run.sh)"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
+	    timeout 300 bash tests/limits/run.sh 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "limits"
 	rm -f "$out"
 fi
 
