@@ -433,6 +433,16 @@ def case_pg_kill(args):
                         "AND token_is_valid(t)", chain[-1])
     check("kill: the last successor of each chain is live (%d of %d)"
           % (last_live, len(chains)), last_live == len(chains) == 6)
+    # What tokend answers for each successor is what the rows say.
+    valid = dict(q("SELECT id::text, token_is_valid(t) FROM tokens t "
+                   "WHERE id = ANY(%s::uuid[])", ids))
+    wrong = [r["doc"]["token_id"] for r in ok
+             if probe(c, r["doc"]["long_token"]) !=
+             (404 if valid.get(r["doc"]["token_id"]) else 401)]
+    check("kill: each successor is accepted exactly when its row is valid "
+          "(%d of %d differ; %d superseded refused)"
+          % (len(wrong), len(ok), sum(1 for v in valid.values() if not v)),
+          not wrong)
     # Each rotated token: its successors are all revoked but at most one.
     invariants("kill")
 
@@ -615,6 +625,19 @@ def case_readonly(args):
               d.get("database") == "read-only" and "retry-after" in h)
         st, h, _, _ = revoke(c, bearer, doc2["token_id"])
         check("readonly: a revoke that cannot commit answers 503 (%s)" % st,
+              st == 503 and "retry-after" in h)
+        # New connections too: tokend's backends terminated, reconnected.
+        admin_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE application_name = 'tokend'")
+        rs = [record("short", issue_short(c, bearer)) for _ in range(8)]
+        check("readonly: after reconnecting, writes still answer 503 (%s)"
+              % [r["status"] for r in rs],
+              all(r["status"] == 503 and r["retry_after"] for r in rs))
+        seen = [c.call("GET", "/readyz")[2] for _ in range(8)]
+        check("readonly: /readyz says read-only on new connections too (%s)"
+              % seen[-1], (seen[-1] or {}).get("database") == "read-only")
+        st, h, _, _ = revoke(c, short, doc2["token_id"])
+        check("readonly: a revoke by the token itself answers 503 (%s)" % st,
               st == 503 and "retry-after" in h)
         codes = [issue_long(c, cid, wrong)[0] for _ in range(5)]
         check("readonly: wrong keys answer 401 (%s)" % codes,
