@@ -73,7 +73,7 @@ if TOKEND_TEST_DATABASE_URL="$(stack_db_url postgres)" TOKEND_SQL_DIR="$ROOT/sql
     timeout 300 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.out" \
     "$BUILD/tk_timing" >"$OUT/driver.log" 2>&1; then
 	passed=$((passed + 1))
-	echo "ok - every measured request answered its 401 ($(grep '^tk_timing:' "$OUT/driver.log"))"
+	echo "ok - every request answered its 401, both of each pair alike in status, lengths and log line ($(grep '^tk_timing:' "$OUT/driver.log"))"
 else
 	failed=$((failed + 1))
 	echo "not ok - tk_timing under callgrind:"

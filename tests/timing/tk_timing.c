@@ -23,9 +23,14 @@
  * their value: RAND_bytes is wrapped (-Wl,--wrap=RAND_bytes) so that
  * both requests of a pair draw the same bytes.
  *
+ * After the handler, the worker writes the answer and logs a line; the
+ * program checks that both requests of a pair gave answers of the same
+ * status and lengths and that neither logs a client or token id, so that
+ * work is equal too.
+ *
  * Needs TOKEND_TEST_DATABASE_URL and TOKEND_SQL_DIR (else exit 77);
  * works in a scratch database it creates and drops.  Exit 0 when every
- * answer was the expected 401, else 1.
+ * answer was the expected 401 and every pair alike, else 1.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,12 +164,24 @@ set_exists(const struct tcase *c, bool exists)
 }
 
 /*
+ * What the worker does with an answer after the handler returns: write
+ * it and log one line (lib/tk_worker.c).  Equal shapes mean equal work
+ * there too, so the pair must agree on them.
+ */
+struct shape {
+	int	status;
+	size_t	headers_len, body_len;
+	bool	logs_ids;	/* client_id= or token_id= in the log line */
+};
+
+/*
  * Send the case's request through a fresh failure table; when label is
  * not NULL, count only the handler call, as a callgrind dump of that
- * name.  The answer must be 401 with the case's error.
+ * name.  The answer must be 401 with the case's error; *out gets its
+ * shape.
  */
 static void
-send_case(const struct tcase *c, const char *label)
+send_case(const struct tcase *c, const char *label, struct shape *out)
 {
 	struct tk_handler_ctx	 ctx = { .cfg = T.cfg, .pool = T.pool };
 	struct tk_request	 req;
@@ -214,6 +231,10 @@ send_case(const struct tcase *c, const char *label)
 		    resp.error != NULL ? resp.error : "-", want);
 		T.bad++;
 	}
+	out->status = resp.status;
+	out->headers_len = resp.headers_len;
+	out->body_len = resp.body_len;
+	out->logs_ids = resp.client_id[0] != '\0' || resp.token_id[0] != '\0';
 	free(req.body);
 	tk_http_response_clear(&resp);
 	tk_abuse_free(ctx.abuse);
@@ -262,6 +283,7 @@ int
 main(void)
 {
 	struct tcase	cases[4];
+	struct shape	known, unknown;
 	char		label[96];
 	unsigned int	i, r;
 
@@ -279,16 +301,28 @@ main(void)
 		for (r = 0; r <= ROUNDS; r++) {
 			set_exists(&cases[i], true);
 			snprintf(label, sizeof(label), "%s known %u", cases[i].name, r);
-			send_case(&cases[i], label);
+			send_case(&cases[i], label, &known);
 			set_exists(&cases[i], false);
 			snprintf(label, sizeof(label), "%s unknown %u", cases[i].name, r);
-			send_case(&cases[i], label);
+			send_case(&cases[i], label, &unknown);
+			if (known.status != unknown.status ||
+			    known.headers_len != unknown.headers_len ||
+			    known.body_len != unknown.body_len ||
+			    known.logs_ids || unknown.logs_ids) {
+				fprintf(stderr, "tk_timing: %s round %u: answers of "
+				    "different shapes (headers %zu/%zu, body %zu/%zu, "
+				    "ids logged %d/%d)\n", cases[i].name, r,
+				    known.headers_len, unknown.headers_len,
+				    known.body_len, unknown.body_len, known.logs_ids,
+				    unknown.logs_ids);
+				T.bad++;
+			}
 		}
 	}
 	tk_pool_free(T.pool);
 	tk_config_free(T.cfg);
 	PQfinish(T.pg);
 	tkdb_drop(&T.db);
-	printf("tk_timing: %u cases, %d wrong answers\n", 4u, T.bad);
+	printf("tk_timing: %u cases, %d wrong or unequal answers\n", 4u, T.bad);
 	return T.bad == 0 ? 0 : 1;
 }
