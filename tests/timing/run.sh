@@ -5,9 +5,10 @@
 # tk_timing (tests/timing/tk_timing.c) sends the same request twice
 # against a real PostgreSQL: once when the id embedded in the credential
 # names an existing client or token (the secret is merely wrong), once
-# when it names nothing.  Four cases: a client key on POST /long, a
-# long-term token on POST /short, a short-term token on POST /{id}/revoke
-# and on the FastCGI authorizer.  Under callgrind, compare.py sums the
+# when it names nothing.  Seven cases: a client key on POST /long
+# (client_credentials and rotate) and on POST /introspect, a long-term
+# token on POST /short, a short-term token on POST /{id}/revoke, on
+# rotate and on the FastCGI authorizer.  Under callgrind, compare.py sums the
 # instructions spent in lib/tk_*.c (libc, libpq, libcrypto, json-c and
 # libfcgi left out) and requires them equal, function by function, in
 # each of three rounds.  Instructions, not seconds: the count is the same

@@ -4,7 +4,10 @@
  * Each case sends one request twice, byte for byte the same, against two
  * states of a real PostgreSQL database: once when the id embedded in the
  * credential names an existing client or token (so the secret is merely
- * wrong), once when it names nothing.  The input is identical, so any
+ * wrong), once when it names nothing.  Seven cases: a client key on
+ * POST /long (client_credentials, rotate) and POST /introspect, a
+ * long-term token on POST /short, a short-term one on POST /{id}/revoke,
+ * on rotate and on the authorizer.  The input is identical, so any
  * difference in the work of tokend's own code can only come from what
  * the database said: exactly the difference an attacker could time to
  * learn which client ids or token ids exist.
@@ -84,7 +87,22 @@ __wrap_RAND_bytes(unsigned char *buf, int num)
 	return 1;
 }
 
-enum kind { K_KEY, K_LONG, K_SHORT, K_AUTHZ };
+/* The requests: the credential and the way it is sent. */
+enum kind {
+	K_KEY,		/* POST /long client_credentials, X-Client-Key */
+	K_ROTATE_KEY,	/* POST /long rotate, X-Client-Key */
+	K_INTROSPECT,	/* POST /introspect, X-Client-Key */
+	K_LONG,		/* POST /short, Bearer tkl_ */
+	K_SHORT,	/* POST /{id}/revoke, Bearer tks_ (itself) */
+	K_ROTATE_SHORT,	/* POST /long rotate, Bearer tks_ */
+	K_AUTHZ,	/* the authorizer role, Bearer tks_ */
+};
+
+static bool
+is_key(enum kind k)
+{
+	return k == K_KEY || k == K_ROTATE_KEY || k == K_INTROSPECT;
+}
 
 /* One case: a credential whose embedded id is made to exist or not. */
 struct tcase {
@@ -93,7 +111,9 @@ struct tcase {
 	char		 id[TK_UUID_STR_LEN + 1];	/* the embedded id */
 	char		 cred[TK_TOKEN_LEN + 1];	/* the presented credential */
 	char		 authz[TK_TOKEN_LEN + 16];	/* "Bearer <cred>" */
-	char		 body[128];
+	char		 body[256];
+	const char	*path;				/* under base_path */
+	char		 revoke[64];			/* K_SHORT's path */
 };
 
 static void
@@ -108,8 +128,9 @@ static void
 case_init(struct tcase *c, const char *name, enum kind k)
 {
 	unsigned char		id[TK_UUID_LEN];
-	enum tk_token_kind	tk = k == K_KEY ? TK_TOKEN_CLIENT :
+	enum tk_token_kind	tk = is_key(k) ? TK_TOKEN_CLIENT :
 				    k == K_LONG ? TK_TOKEN_LONG : TK_TOKEN_SHORT;
+	char			other[TK_UUID_STR_LEN + 1], tok[TK_TOKEN_LEN + 1];
 
 	memset(c, 0, sizeof(*c));
 	c->name = name;
@@ -118,9 +139,40 @@ case_init(struct tcase *c, const char *name, enum kind k)
 		die("could not mint a credential");
 	tk_uuid_format(id, c->id);
 	snprintf(c->authz, sizeof(c->authz), "Bearer %s", c->cred);
-	if (k == K_KEY)
+	/* A token id to rotate, a token to introspect: never reached. */
+	if (tk_uuid_new(id) != TK_OK || tk_token_mint(TK_TOKEN_SHORT, id, tok) != TK_OK)
+		die("could not mint a token");
+	tk_uuid_format(id, other);
+	snprintf(c->revoke, sizeof(c->revoke), "/auth/tokens/%s/revoke", c->id);
+	switch (k) {
+	case K_KEY:
+		c->path = "/auth/tokens/long";
 		snprintf(c->body, sizeof(c->body), "{\"grant_type\":"
 		    "\"client_credentials\",\"client_id\":\"%s\"}", c->id);
+		break;
+	case K_ROTATE_KEY:
+		c->path = "/auth/tokens/long";
+		snprintf(c->body, sizeof(c->body), "{\"grant_type\":\"rotate\","
+		    "\"client_id\":\"%s\",\"token_id\":\"%s\"}", c->id, other);
+		break;
+	case K_ROTATE_SHORT:
+		/* The owner's id: the body names the client, not the token. */
+		c->path = "/auth/tokens/long";
+		snprintf(c->body, sizeof(c->body), "{\"grant_type\":\"rotate\","
+		    "\"client_id\":\"%s\"}", T.owner.id);
+		break;
+	case K_INTROSPECT:
+		c->path = "/auth/tokens/introspect";
+		snprintf(c->body, sizeof(c->body), "{\"token\":\"%s\"}", tok);
+		break;
+	case K_LONG:
+		c->path = "/auth/tokens/short";
+		break;
+	case K_SHORT:
+	case K_AUTHZ:
+		c->path = c->revoke;
+		break;
+	}
 }
 
 /*
@@ -134,10 +186,10 @@ set_exists(const struct tcase *c, bool exists)
 	bool	ok;
 
 	if (!exists)
-		ok = c->kind == K_KEY ?
+		ok = is_key(c->kind) ?
 		    tkdb_execf(T.pg, "DELETE FROM clients WHERE id = '%s'", c->id) :
 		    tkdb_execf(T.pg, "DELETE FROM tokens WHERE id = '%s'", c->id);
-	else if (c->kind == K_KEY)
+	else if (is_key(c->kind))
 		ok = tkdb_execf(T.pg, "INSERT INTO clients (id, name, key_digest, "
 		    "scopes, default_scopes) VALUES ('%s', 'timing %s', "
 		    "sha256(gen_random_uuid()::text::bytea), '{read}', '{read}')",
@@ -187,31 +239,29 @@ send_case(const struct tcase *c, const char *label, struct shape *out)
 	struct tk_request	 req;
 	struct tk_response	 resp;
 	struct timespec		 deadline;
-	char			 uri[256], revoke[64];
-	const char		*want = c->kind == K_KEY ? "invalid_client" :
+	char			 uri[256];
+	const char		*want = is_key(c->kind) ? "invalid_client" :
 				    "invalid_token";
 
 	memset(&req, 0, sizeof(req));
 	memset(&resp, 0, sizeof(resp));
 	if ((ctx.abuse = tk_abuse_new(60, 20)) == NULL)
 		die("out of memory");
-	/* The short-term token revokes itself: the one path it may take. */
-	snprintf(revoke, sizeof(revoke), "/auth/tokens/%s/revoke", c->id);
-	snprintf(uri, sizeof(uri), "%s%s", T.cfg->base_path,
-	    c->kind == K_KEY ? "/auth/tokens/long" :
-	    c->kind == K_LONG ? "/auth/tokens/short" : revoke);
+	snprintf(uri, sizeof(uri), "%s%s", T.cfg->base_path, c->path);
 	req.role = c->kind == K_AUTHZ ? "AUTHORIZER" : "RESPONDER";
 	req.method = "POST";
 	req.uri = uri;
 	req.remote_addr = ADDR;
-	if (c->kind == K_KEY) {
+	if (is_key(c->kind))
 		req.client_key = c->cred;
+	else
+		req.authorization = c->authz;
+	if (c->body[0] != '\0') {
 		req.content_type = "application/json";
 		if ((req.body = strdup(c->body)) == NULL)
 			die("out of memory");
 		req.body_len = strlen(c->body);
-	} else
-		req.authorization = c->authz;
+	}
 	/* Same length every time: the id is copied into the answer. */
 	snprintf(req.request_id, sizeof(req.request_id), "timing-%06u", ++T.seq);
 	tk_deadline_in(&deadline, 5000);
@@ -282,17 +332,21 @@ setup(void)
 int
 main(void)
 {
-	struct tcase	cases[4];
+	struct tcase	cases[7];
 	struct shape	known, unknown;
 	char		label[96];
-	unsigned int	i, r;
+	unsigned int	i, r, n = sizeof(cases) / sizeof(cases[0]);
 
 	setup();
-	case_init(&cases[0], "key", K_KEY);		/* POST /long, X-Client-Key */
-	case_init(&cases[1], "long", K_LONG);		/* POST /short, Bearer tkl_ */
-	case_init(&cases[2], "short", K_SHORT);		/* POST /{id}/revoke, Bearer tks_ */
-	case_init(&cases[3], "authz", K_AUTHZ);		/* authorizer, Bearer tks_ */
-	for (i = 0; i < 4; i++) {
+	/* Names are one word each: compare.py splits the dump names. */
+	case_init(&cases[0], "key", K_KEY);
+	case_init(&cases[1], "rotate-key", K_ROTATE_KEY);
+	case_init(&cases[2], "introspect", K_INTROSPECT);
+	case_init(&cases[3], "long", K_LONG);
+	case_init(&cases[4], "short", K_SHORT);
+	case_init(&cases[5], "rotate-short", K_ROTATE_SHORT);
+	case_init(&cases[6], "authz", K_AUTHZ);
+	for (i = 0; i < n; i++) {
 		/*
 		 * Round 0 warms up: connection made, statement prepared,
 		 * both paths run once.  Its first dump also carries costs
@@ -323,6 +377,6 @@ main(void)
 	tk_config_free(T.cfg);
 	PQfinish(T.pg);
 	tkdb_drop(&T.db);
-	printf("tk_timing: %u cases, %d wrong or unequal answers\n", 4u, T.bad);
+	printf("tk_timing: %u cases, %d wrong or unequal answers\n", n, T.bad);
 	return T.bad == 0 ? 0 : 1;
 }
