@@ -791,9 +791,14 @@ def case_fork(args):
     want = {(i, digest(t)) for t, i in toks}
     check("fork: the rows in the database are the responses (%d rows, %d "
           "responses)" % (len(rows), len(want)), set(rows) == want)
-    workers = q1("SELECT count(DISTINCT request_id) FROM token_events "
-                 "WHERE client_id = %s", cid)
-    note("fork: %d audit rows with distinct request ids" % workers)
+    pids = set()
+    if args.log:
+        with open(args.log, errors="replace") as f:
+            for line in f:
+                if "client_id=" + cid in line and "status=201" in line:
+                    pids.add(line.split(" pid=", 1)[1].split(" ", 1)[0])
+        check("fork: the long-term tokens came from every worker (pids %s)"
+              % " ".join(sorted(pids)), len(pids) >= args.workers)
 
 
 # ---------------------------------------- (r) one family, 64 at once
@@ -939,6 +944,8 @@ def main():
     p.add_argument("--file", required=True)
     p = sub.add_parser("fork")
     p.add_argument("--n", type=int, default=20000)
+    p.add_argument("--log", default=None)
+    p.add_argument("--workers", type=int, default=2)
     p = sub.add_parser("race")
     p.add_argument("--n", type=int, default=66)
     sub.add_parser("invariants")

@@ -181,7 +181,7 @@ alive clock
 
 # g) Fork hygiene: tokens issued at once on every worker and thread.
 wait_ready "$FAULTS_BASE"
-py fork --n "$([ $FULL = 1 ] && echo 100000 || echo 20000)"
+py fork --log "$LOG" --workers 2 --n "$([ $FULL = 1 ] && echo 100000 || echo 20000)"
 alive fork
 
 # The end: the rows as a whole, and no death but the ones caused here.
