@@ -47,6 +47,9 @@ check() {	# check NAME COMMAND...: ok when the command succeeds
 	if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
 trap 'stack_stop' EXIT
+# Stopped by timeout(1): still stop the cluster, whose directory the
+# caller removes.
+trap 'exit 143' TERM INT
 
 # py CASE ARGS...: run one case of faults.py; count its check lines.
 py() {
