@@ -284,8 +284,10 @@ is_alive(PGconn *pg)
 }
 
 /*
- * Wait for the result of what was sent.  Returns the first result (or
- * NULL with *timed_out set) after reading every result of the query.
+ * Wait for the result of what was sent.  Returns the first result, or
+ * the first error that followed it, (or NULL with *timed_out set) after
+ * reading every result of the query: only ReadyForQuery says that the
+ * implicit transaction committed.
  */
 static PGresult *
 wait_result(PGconn *pg, const struct timespec *deadline, bool *timed_out)
@@ -317,7 +319,17 @@ wait_result(PGconn *pg, const struct timespec *deadline, bool *timed_out)
 			break;
 		if (first == NULL)
 			first = r;
-		else
+		else if (PQresultStatus(r) == PGRES_FATAL_ERROR &&
+		    PQresultStatus(first) != PGRES_FATAL_ERROR) {
+			/*
+			 * An error after the rows: the implicit transaction
+			 * failed at its commit (a deferred constraint, a
+			 * serialization failure).  The rows describe a write
+			 * that did not happen; the error is the answer.
+			 */
+			PQclear(first);
+			first = r;
+		} else
 			PQclear(r);
 	}
 	return first;

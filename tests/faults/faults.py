@@ -673,6 +673,74 @@ def case_readonly(args):
     invariants("readonly")
 
 
+# ------------------------------- (e2) a write that fails at its commit
+
+COMMIT_FAULT = """
+CREATE FUNCTION faults_fail_at_commit() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'could not serialize access (injected at commit)'
+        USING ERRCODE = 'serialization_failure';
+END
+$$;
+CREATE CONSTRAINT TRIGGER faults_fail_at_commit
+    AFTER INSERT ON revocations DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.request_id LIKE 'faults-commit-%%')
+    EXECUTE FUNCTION faults_fail_at_commit();
+CREATE CONSTRAINT TRIGGER faults_fail_at_commit
+    AFTER INSERT ON tokens DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.label = 'faults-commit')
+    EXECUTE FUNCTION faults_fail_at_commit();
+"""
+
+
+def case_commit(args):
+    """The statement ran and returned its row; the commit failed after
+    it (a deferred constraint here; a serialization failure under
+    SERIALIZABLE is the same to the client).  Nothing was written, so
+    nothing may answer 2xx."""
+    cid, key = new_client("faults-commit")
+    c = Client()
+    st, _, doc, _ = ready(lambda: issue_long(c, cid, key))
+    st2, _, doc2, _ = ready(lambda: issue_short(c, doc["long_token"]))
+    if not check("commit: tokens to work with", st == 201 and st2 == 201):
+        return
+    admin_exec(COMMIT_FAULT.replace("%%", "%"))
+    try:
+        rs = []
+        for i in range(4):
+            rs.append(record("revoke", c.call(
+                "POST", "/auth/tokens/%s/revoke" % doc2["token_id"],
+                {"Authorization": "Bearer " + doc["long_token"],
+                 "X-Request-Id": "faults-commit-%d" % i}, b"")))
+        check("commit: a revoke whose commit fails answers 503, never 204 "
+              "(%s)" % [r["status"] for r in rs],
+              all(r["status"] == 503 for r in rs))
+        check("commit: with Retry-After", all(r["retry_after"] for r in rs))
+        n = q1("SELECT count(*) FROM revocations WHERE token_id = %s",
+               doc2["token_id"])
+        check("commit: no revocation row (%d)" % n, n == 0)
+        check("commit: the token still works", probe(c, doc2["access_token"])
+              == 404)
+        rs = [record("long", issue_long(c, cid, key, label="faults-commit"))
+              for _ in range(3)]
+        check("commit: an issue whose commit fails answers 503, never 201 "
+              "(%s)" % [r["status"] for r in rs],
+              all(r["status"] == 503 for r in rs))
+        n = q1("SELECT count(*) FROM tokens WHERE label = 'faults-commit'")
+        check("commit: and left no token (%d)" % n, n == 0)
+    finally:
+        admin_exec("DROP TRIGGER faults_fail_at_commit ON revocations; "
+                   "DROP TRIGGER faults_fail_at_commit ON tokens; "
+                   "DROP FUNCTION faults_fail_at_commit()")
+    st = revoke(c, doc["long_token"], doc2["token_id"])[0]
+    check("commit: the same revoke answers 204 once commits succeed (%s)"
+          % st, st == 204)
+    check("commit: and the token is refused", probe(c, doc2["access_token"])
+          == 401)
+    invariants("commit")
+
+
 # ------------------------------------- (f) expiry with the DB clock moved
 
 def set_clock(path, target_epoch):
@@ -682,6 +750,19 @@ def set_clock(path, target_epoch):
         f.write("%+.3f\n" % off)
     os.chmod(path + ".new", 0o644)
     os.replace(path + ".new", path)
+
+
+def probe_at(c, path, target, token):
+    """probe(token) with the database clock at target.  A 503 (a pool
+    connection broken by the restart under libfaketime) is tried again,
+    with the clock set again: it moves on meanwhile."""
+    for _ in range(20):
+        set_clock(path, target)
+        st = probe(c, token)
+        if st != 503:
+            return st
+        time.sleep(0.1)
+    return st
 
 
 def case_faketime(args):
@@ -702,17 +783,17 @@ def case_faketime(args):
     end = vu(s["token_id"])
     set_clock(args.file, end - 1)
     moved = dbnow()
+    set_clock(args.file, end - 1)
     check("clock: the database clock moved (%.1f s before valid_until)"
           % (end - moved), 0.5 <= end - moved <= 1.5)
-    st = probe(c, s["access_token"])
+    st = probe_at(c, args.file, end - 1, s["access_token"])
     check("clock: short-term token 1 s before valid_until: accepted (%s)"
           % st, st == 404)
-    set_clock(args.file, end + 1)
-    st = probe(c, s["access_token"])
+    st = probe_at(c, args.file, end + 1, s["access_token"])
     check("clock: short-term token 1 s after valid_until: 401 (%s)" % st,
           st == 401)
-    check("clock: its parent is still accepted", probe(c, l["long_token"])
-          == 404)
+    check("clock: its parent is still accepted",
+          probe_at(c, args.file, end + 1, l["long_token"]) == 404)
 
     set_clock(args.file, time.time())
     st, _, old, _ = ready(lambda: issue_long(c, cid, key))
@@ -721,12 +802,11 @@ def case_faketime(args):
                  st == 201 and st2 == 201):
         return
     end = vu(old["token_id"])
-    set_clock(args.file, end - 1)
-    st = probe(c, old["long_token"])
+    st = probe_at(c, args.file, end - 1, old["long_token"])
     check("clock: rotated token 1 s before its overlap ends: accepted (%s)"
           % st, st == 404)
     set_clock(args.file, end + 1)
-    st, h, d, _ = issue_short(c, old["long_token"])
+    st, h, d, _ = ready(lambda: issue_short(c, old["long_token"]), 5)
     check("clock: rotated token 1 s after its overlap ends: 401 "
           "invalid_token (%s %s)" % (st, (d or {}).get("error")),
           st == 401 and (d or {}).get("error") == "invalid_token" and
@@ -940,6 +1020,7 @@ def main():
     p.add_argument("--victim", type=int, required=True)
     sub.add_parser("pool")
     sub.add_parser("readonly")
+    sub.add_parser("commit")
     p = sub.add_parser("clock")
     p.add_argument("--file", required=True)
     p = sub.add_parser("fork")
@@ -952,7 +1033,8 @@ def main():
     a = ap.parse_args()
     fn = {"restart": case_pg_restart, "kill": case_pg_kill,
           "worker": case_worker_kill, "pool": case_pool,
-          "readonly": case_readonly, "clock": case_faketime,
+          "readonly": case_readonly, "commit": case_commit,
+          "clock": case_faketime,
           "fork": case_fork, "race": case_race,
           "invariants": lambda _: invariants("end")}[a.case]
     try:

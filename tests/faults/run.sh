@@ -164,6 +164,11 @@ wait_ready "$FAULTS_BASE"
 py readonly
 alive readonly
 
+# e2) Writes that fail at their commit, after the statement returned
+# its row: 503, never a 2xx.
+py commit
+alive commit
+
 # f) Expiry at the boundary, the database clock moved by libfaketime
 # preloaded into PostgreSQL (offsets read from a file on every call).
 CLOCK=$RUNDIR/faketime.rc
