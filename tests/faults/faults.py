@@ -576,7 +576,8 @@ def case_pool(args):
     check("pool: the held rotation completes once the lock goes (HTTP %s)"
           % out["rot"][0], out["rot"][0] == 201)
     back = wait_201(lambda: issue_short(c, other), 10)
-    check("pool: recovers (%s)" % back, back is not None)
+    check("pool: recovers (%s)" % ("%.2f s" % back if back is not None
+                                   else "never"), back is not None)
     invariants("pool")
 
 
@@ -653,7 +654,8 @@ def case_readonly(args):
         admin_exec("ALTER SYSTEM RESET default_transaction_read_only")
         admin_exec("SELECT pg_reload_conf()")
     back = wait_201(lambda: issue_short(c, bearer), 15)
-    check("readonly: writes come back without a restart (%s)" % back,
+    check("readonly: writes come back without a restart (%s)"
+          % ("%.2f s" % back if back is not None else "never"),
           back is not None)
     t0, n = time.monotonic(), None
     while time.monotonic() - t0 < 10:
