@@ -371,9 +371,46 @@ def case_pg_kill(args):
     results, lock, stop = [], threading.Lock(), threading.Event()
     chains = {}
 
+    # Revocations alongside the rotations: their targets, made first.
+    c = Client()
+    st, _, bdoc, _ = ready(lambda: issue_long(c, cid, key))
+    if not check("kill: the revoking bearer", st == 201):
+        return
+    targets = []
+
+    def make(k):
+        cl = Client()
+        for _ in range(k):
+            st, _, d, _ = ready(lambda: issue_long(cl, cid, key))
+            if st == 201:
+                with lock:
+                    targets.append((d["token_id"], d["long_token"]))
+        cl.close()
+
+    ths = [threading.Thread(target=make, args=(100,)) for _ in range(3)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+
+    def revoker(mine):
+        cl = Client()
+        while mine and not stop.is_set():
+            tid, _ = mine[0]
+            r = record("revoke", revoke(cl, bdoc["long_token"], tid),
+                       target=tid)
+            with lock:
+                results.append(r)
+            if r["status"] == 204:
+                mine.pop(0)
+                time.sleep(0.02)	# spread over the crash
+            else:
+                time.sleep(0.05)	# retried, as a client would
+        cl.close()
+
     def worker(i):
         cl = Client()
-        st, _, doc, _ = issue_long(cl, cid, key)
+        st, _, doc, _ = ready(lambda: issue_long(cl, cid, key))
         if st != 201:
             with lock:
                 results.append(record("first", (st, {}, doc, 0)))
@@ -394,6 +431,8 @@ def case_pg_kill(args):
         cl.close()
 
     ths = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    ths += [threading.Thread(target=revoker, args=(targets[k::2],))
+            for k in range(2)]
     for t in ths:
         t.start()
     time.sleep(1.5)
@@ -404,7 +443,6 @@ def case_pg_kill(args):
     rc = subprocess.run(args.start, shell=True).returncode
     check("kill: PostgreSQL restarted after the crash (%.1f s)"
           % (time.monotonic() - t0), rc == 0)
-    c = Client()
     back = wait_201(lambda: issue_long(c, cid, key))
     check("kill: service back without restarting tokend (%s)"
           % ("%.1f s" % back if back is not None else "never"),
@@ -417,6 +455,17 @@ def case_pg_kill(args):
     check("kill: rotations during the crash answer 503 (%d of %d)"
           % (n503, len(results)), n503 >= 1)
     check_5xx_only_503(results, "kill")
+    note("kill: revokes %s" % statuses([r for r in results
+                                        if r["kind"] == "revoke"]))
+    gone = {r["target"] for r in results if r["status"] == 204}
+    rows = q1("SELECT count(*) FROM revocations WHERE reason = 'requested' "
+              "AND token_id = ANY(%s::uuid[])", list(gone))
+    check("kill: every 204 has its revocation row after the crash (%d of "
+          "%d)" % (rows, len(gone)), rows == len(gone) and len(gone) > 0)
+    refused = [probe(c, lt) for tid, lt in targets if tid in gone]
+    check("kill: every token revoked with a 204 is refused (%d of %d)"
+          % (refused.count(401), len(refused)),
+          refused.count(401) == len(refused))
     ok = [r for r in results if r["status"] == 201]
     ids = [r["doc"]["token_id"] for r in ok]
     found = q1("SELECT count(*) FROM tokens WHERE id = ANY(%s::uuid[])", ids)
