@@ -4,7 +4,8 @@
 # disturbs no other part): PostgreSQL restarted under a load of issues,
 # the postmaster SIGKILLed during rotations, a worker SIGKILLed during
 # revokes, the pool exhausted behind a row lock, a read-only database,
-# expiry at the boundary with the database clock moved by libfaketime,
+# writes failing at their commit (a deferred constraint trigger), expiry
+# at the boundary with the database clock moved by libfaketime,
 # 20,000 tokens issued at once across workers and threads (fork
 # hygiene), and 66 requests on one family released together on
 # connections opened beforehand.  After each fault the rows are checked:
