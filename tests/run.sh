@@ -320,8 +320,9 @@ fi
 # tokend under faults on a PostgreSQL cluster of its own (RUNDIR/faults):
 # PostgreSQL restarted and SIGKILLed under load, a worker killed during
 # revokes, pool exhaustion, a read-only database, writes failing at
-# their commit, expiry with the database clock moved (libfaketime), 20,000 tokens at once across
-# workers, 66 requests on one family released together.
+# their commit, expiry with the database clock moved (libfaketime),
+# 20,000 tokens at once across workers, 66 requests on one family
+# released together.
 if [ $DB_OK = 1 ]; then
 	faults_args=()
 	[ $FULL = 1 ] && faults_args+=(--full)
