@@ -23,7 +23,9 @@
 #            (results, profiles and callgrind summaries go to DIR instead
 #            of tests/bench/: a trial run leaves the recorded one alone)
 #   environment: TOKEND_BENCH_RUNDIR (default /var/tmp/tokend-bench),
-#            TOKEND_BENCH_BUILD (default build/bench)
+#            TOKEND_BENCH_BUILD (default build/bench),
+#            TOKEND_BENCH_WORKERS and TOKEND_BENCH_THREADS (2 and 4: the
+#            tokend under test; the second workers point is 4 workers)
 #
 # What it does, all on 127.0.0.1, as root (it installs what is missing):
 #  1. builds tokend Release in build/bench, and tests/bench/mint.c and
@@ -67,8 +69,14 @@ SWEEP_DUR=5		# seconds per point of the ceiling (b) sweep
 PGB_DUR=5		# seconds per pgbench run
 SETTLE=11		# PostgreSQL 15 flushes a backend's counters within 10 s
 CONCS="16 64"
-WORKERS=2		# tokend under test: workers x threads (pool = threads)
-THREADS=8
+# tokend under test: workers x threads (pool = threads).  4 threads, the
+# default of tokend: 8 connections for 2 CPUs.  With 8 threads (16
+# connections, one per wrk connection at c=16), in a pair of --quick runs
+# on a loaded machine, PostgreSQL spent 5-25 % more CPU per request (more
+# backends runnable at once on 2 CPUs: more context switches, colder
+# caches); wrk's extra connections wait in lighttpd instead.
+WORKERS=${TOKEND_BENCH_WORKERS:-2}
+THREADS=${TOKEND_BENCH_THREADS:-4}
 WORKERS_ALT=4		# the second point of the workers sweep
 WRK_THREADS=2
 RATE_CAP=${TOKEND_BENCH_RATE_CAP:-3000}		# sizes the token pools

@@ -8,6 +8,11 @@
 --   tests/bench/run.sh --what-if tests/bench/what-if-plpgsql.sql
 --
 -- (results then go to the run directory, not to tests/bench/).
+--
+-- Adopted since as sql/013_cache_helper_plans.sql (with tokend_time_text
+-- too, and sql/014 planning token_is_valid's lookups as index scans):
+-- this file is the record of the measurement.  Applied to a database
+-- of 014 or later it would undo 014's setting on token_is_valid.
 CREATE OR REPLACE FUNCTION token_is_valid(t tokens) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
