@@ -3,7 +3,9 @@
 # run.sh - tokend's tests, every tier in one run.
 #
 #   tests/run.sh          the default tier (what .ci/run runs)
-#   tests/run.sh --full   the same, plus --full for the end-to-end suite
+#   tests/run.sh --full   the same, plus --full for the end-to-end suite,
+#                         and tokend under valgrind and the leak soak
+#                         (tests/soak/valgrind.sh, tests/soak/run.sh)
 #
 # Parts, in order: build (build/test), unit tests (ctest -L unit), a
 # private PostgreSQL cluster with a migrated database, integration tests
@@ -431,6 +433,40 @@ if [ $DB_OK = 1 ]; then
 	rm -f "$out"
 else
 	record fail "pgTAP, ASan + UBSan (not run: no database)"
+fi
+
+# ------------------------------------------------ valgrind, leak soak
+# --full only.  tokend (build/soak, RelWithDebInfo) under valgrind's
+# memcheck behind lighttpd through one end-to-end pass, every process's
+# log free of errors and definite leaks after SIGTERM
+# (tests/soak/valgrind.sh); then the leak soak, 200,000 requests of every
+# kind against tokend --workers 2, descriptors and RSS of each worker
+# flat, no worker replaced, no 5xx (tests/soak/run.sh), and 50,000
+# against the ASan + UBSan build (build/asan), LeakSanitizer silent at
+# SIGTERM.  Their own servers and databases, in RUNDIR/valgrind,
+# RUNDIR/soak and RUNDIR/soak-asan, on the same cluster.
+if [ $FULL = 1 ] && [ $DB_OK = 1 ]; then
+	section "valgrind (tests/soak/valgrind.sh)"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT TOKEND_E2E_ALLOW_DB_STOP="${TOKEND_E2E_ALLOW_DB_STOP:-0}" \
+	    timeout 900 bash tests/soak/valgrind.sh 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "valgrind"
+	rm -f "$out"
+
+	section "leak soak (tests/soak/run.sh)"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT timeout 720 bash tests/soak/run.sh 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "leak soak"
+	rm -f "$out"
+
+	section "leak soak, ASan + UBSan (tests/soak/run.sh --asan)"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT timeout 600 \
+	    bash tests/soak/run.sh --asan --requests 50000 --warmup 10000 --cap 300 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "leak soak, ASan + UBSan"
+	rm -f "$out"
+elif [ $FULL = 1 ]; then
+	record fail "valgrind, leak soak (not run: no database)"
 fi
 
 # The fuzz corpora under ASan + UBSan (build/asan, as tests/sanitize/run.sh
