@@ -2,7 +2,7 @@
 -- tokend_scope_pick (scope sets), tokend_time_text (timestamps),
 -- tokend_scope_unreserved (default scope sets).
 BEGIN;
-SELECT plan(22);
+SELECT plan(26);
 
 -- tokend_scope_pick(requested, default, allowed, order)
 SELECT is(tokend_scope_pick('c a b', '{}', '{a,b,c}', '{a,b,c}'), '{a,b,c}'::text[],
@@ -31,6 +31,16 @@ SELECT is(tokend_scope_pick('tokend:rotate read', '{read}', '{read,tokend:rotate
                             '{tokend:rotate,read}'),
 	'{tokend:rotate,read}'::text[],
 	'scope_pick: reserved scopes are kept when asked for by name');
+-- The ordering of sql/013 walks p_order, then sorts what it lacks.
+SELECT is(tokend_scope_pick('y b x a', '{}', '{a,b,x,y}', '{b,a}'),
+	'{b,a,x,y}'::text[],
+	'scope_pick: scopes missing from p_order go last, by name');
+SELECT is(tokend_scope_pick('c a', '{}', '{a,b,c}', '{c,a,c,b}'), '{c,a}'::text[],
+	'scope_pick: a scope repeated in p_order counts at its first place');
+SELECT is(tokend_scope_pick('b a b', '{}', '{a,b}', NULL), '{a,b}'::text[],
+	'scope_pick: no order at all: by name, de-duplicated');
+SELECT is(tokend_scope_pick(NULL, NULL, '{a}', '{a}'), '{}'::text[],
+	'scope_pick: no request and no default set: the empty set');
 
 -- tokend_time_text: YYYY-MM-DDTHH:MM:SSZ in UTC, whatever the session's zone.
 SELECT is(tokend_time_text('2024-02-29 23:59:59+00'), '2024-02-29T23:59:59Z',
