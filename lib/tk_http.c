@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <openssl/rand.h>
 
@@ -97,13 +100,71 @@ tk_http_request_id(const char *sent, char out[TK_REQUEST_ID_MAX + 1])
 	out[2 * sizeof(rnd)] = '\0';
 }
 
+/*
+ * Before a read of the request's socket, bound it by what is left until
+ * deadline.  The socket's SO_RCVTIMEO bounds each read on its own, so a
+ * body trickled a byte at a time would otherwise hold the thread for as
+ * long as the client likes.  False once the deadline has passed.
+ */
+static bool
+bound_next_read(FCGX_Request *fcgx, const struct timespec *deadline)
+{
+	struct timespec	now;
+	struct timeval	tv;
+	long long	us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (long long)(deadline->tv_sec - now.tv_sec) * 1000000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000;
+	if (us <= 0)
+		return false;
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	(void)setsockopt(fcgx->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return true;
+}
+
+/*
+ * Read the body into buf (cap bytes at most): false when deadline passed
+ * or the stream failed.  libfcgi's FCGX_GetStr reads the socket as many
+ * times as it takes to fill the request, so while nothing is buffered it
+ * is asked for one byte: that is one read, bounded by bound_next_read();
+ * what is buffered (the stream's rdNext..stop, in fcgiapp.h) is copied
+ * in one call with no read at all.
+ */
+static bool
+read_body(FCGX_Request *fcgx, const struct timespec *deadline, char *buf,
+    size_t cap, size_t *lenp)
+{
+	FCGX_Stream	*in = fcgx->in;
+	size_t		 len = 0, want;
+	int		 n;
+
+	while (len < cap) {
+		want = cap - len;
+		if (deadline != NULL && in->rdNext == in->stop) {
+			if (!bound_next_read(fcgx, deadline)) {
+				*lenp = len;
+				return false;
+			}
+			want = 1;
+		} else if (deadline != NULL &&
+		    want > (size_t)(in->stop - in->rdNext))
+			want = (size_t)(in->stop - in->rdNext);
+		if ((n = FCGX_GetStr(buf + len, (int)want, in)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	*lenp = len;
+	return FCGX_GetError(in) == 0;
+}
+
 enum tk_err
-tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
-    struct tk_request *req)
+tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body_too,
+    const struct timespec *deadline, struct tk_request *req)
 {
 	char	*buf, **env;
 	size_t	 cap = max_body + 1, len = 0;
-	int	 n;
 
 	memset(req, 0, sizeof(*req));
 	req->role = FCGX_GetParam("FCGI_ROLE", fcgx->envp);
@@ -134,21 +195,20 @@ tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
 		if (strncmp(*env, "HTTP_", 5) == 0)
 			req->header_bytes += strlen(*env);
 	/* An authorizer gets no FCGI_STDIN at all: reading would wait forever. */
-	if (!read_body || strcmp(req->role, "RESPONDER") != 0)
+	if (!read_body_too || strcmp(req->role, "RESPONDER") != 0)
 		return TK_OK;
 	/* Read one byte more than allowed: that byte alone proves "too large". */
 	if ((buf = malloc(cap + 1)) == NULL)
 		return TK_ENOMEM;
-	while (len < cap && (n = FCGX_GetStr(buf + len, (int)(cap - len),
-	    fcgx->in)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-	req->body = buf;
-	/* A body cut short (the front end went quiet past request_timeout). */
-	if (FCGX_GetError(fcgx->in) != 0) {
+	/* A body cut short: too slow, or the front end went quiet. */
+	if (!read_body(fcgx, deadline, buf, cap, &len)) {
+		buf[len] = '\0';
+		req->body = buf;
 		req->body_len = len;
 		return TK_ETIMEDOUT;
 	}
+	buf[len] = '\0';
+	req->body = buf;
 	req->body_len = len;
 	req->body_too_large = len > max_body;
 	return TK_OK;

@@ -54,12 +54,13 @@ struct tk_response {
  * (the client's X-Request-Id when it is 1-64 of [A-Za-z0-9._-], else a
  * new one), the size of the headers (header_bytes, for max_header_bytes)
  * and, when read_body and the role is RESPONDER, at most
- * max_body + 1 bytes of body.
- * TK_ENOMEM, or TK_ETIMEDOUT when the body stopped arriving (what came is
- * kept); the strings borrowed from fcgx live as long as it.
+ * max_body + 1 bytes of body, all of it before deadline (CLOCK_MONOTONIC;
+ * NULL: no bound but the socket's own).
+ * TK_ENOMEM, or TK_ETIMEDOUT when the body did not arrive in time (what
+ * came is kept); the strings borrowed from fcgx live as long as it.
  */
 enum tk_err	 tk_http_read(FCGX_Request *fcgx, size_t max_body, bool read_body,
-		    struct tk_request *req);
+		    const struct timespec *deadline, struct tk_request *req);
 void		 tk_http_request_clear(struct tk_request *);
 
 /* Take the request id the client sent if it is acceptable, else make one. */

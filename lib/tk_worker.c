@@ -80,8 +80,8 @@ handle(struct worker *w, FCGX_Request *fcgx)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	tk_deadline_in(&deadline, w->cfg->request_timeout * 1000);
 	memset(&resp, 0, sizeof(resp));
-	if ((err = tk_http_read(fcgx, w->cfg->max_body_bytes, true, &req)) ==
-	    TK_ETIMEDOUT) {
+	if ((err = tk_http_read(fcgx, w->cfg->max_body_bytes, true,
+	    &deadline, &req)) == TK_ETIMEDOUT) {
 		/* Nobody may be left to read it, but the log says what happened. */
 		tk_log_warn("request body cut off: it did not arrive within "
 		    "request_timeout (%u s) after %zu bytes request_id=%s",

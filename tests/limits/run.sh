@@ -285,6 +285,14 @@ check "lighttpd (stream-request-body = 2): tokend logged the cut-off with that r
 check "lighttpd (stream-request-body = 2): tokend's threads are free again (busy $(busy "$LS") of 2, the /status request itself)" \
     test "$(busy "$LS")" = 1
 
+# A body trickled in, a byte every 0.5 s, never idle long enough for
+# any one read to time out: tokend's request_timeout bounds the whole
+# body, so it is cut off at ~2 s all the same.
+out=$(slow "$LS" /v1/auth/tokens/short --length 100 --send 10 --trickle 0.5 --stall 12 --wait 12)
+check "lighttpd (stream-request-body = 2): a body trickled a byte every 0.5 s gets tokend's 400 after ~2 s: request_timeout bounds the whole body ($out)" \
+    eval '[ "$(field status "$out")" = 400 ] &&
+        awk -v e="$(field elapsed "$out")" "BEGIN { exit !(e >= 1.5 && e < 5) }"'
+
 # Apache: tokend cuts the body off at request_timeout and frees its
 # thread; Apache, still reading the client, answers it itself.
 n0=$(cutoffs)

@@ -4,11 +4,14 @@ body, then stalls: what a slow or stuck client does to the layers in
 front of tokend.
 
     slowbody.py PORT PATH [--length N] [--send N] [--stall S]
-                [--finish] [--wait S] [--header 'Name: value' ...]
+                [--finish] [--wait S] [--trickle S]
+                [--header 'Name: value' ...]
 
 Connects to 127.0.0.1:PORT, sends "POST PATH" with Content-Length N and
 Content-Type application/json, then --send bytes of a body of spaces,
-then sleeps --stall seconds; with --finish it then sends the rest.  It
+then sleeps --stall seconds; with --finish it then sends the rest.
+With --trickle S it does not go quiet during the stall: it sends one more
+byte of the body every S seconds (a client too slow, not stuck).  It
 reads whatever comes back until the server closes or --wait seconds pass
 (counted from the start).  Prints one line:
 
@@ -35,6 +38,7 @@ def main():
     ap.add_argument("--stall", type=float, default=4.0)
     ap.add_argument("--finish", action="store_true")
     ap.add_argument("--wait", type=float, default=20.0)
+    ap.add_argument("--trickle", type=float, default=0.0)
     ap.add_argument("--header", action="append", default=[])
     ap.add_argument("--body-out")
     a = ap.parse_args()
@@ -72,7 +76,20 @@ def main():
             got += chunk
 
     # The stall: whatever the server says meanwhile is kept.
-    open_ = read_until(start + a.stall)
+    if a.trickle > 0:
+        sent = a.send
+        open_ = True
+        while open_ and not got and time.monotonic() < start + a.stall:
+            open_ = read_until(min(time.monotonic() + a.trickle,
+                                   start + a.stall))
+            if open_ and not got and sent < a.length - 1:
+                try:
+                    s.sendall(b" ")
+                    sent += 1
+                except (ConnectionResetError, BrokenPipeError):
+                    open_ = False
+    else:
+        open_ = read_until(start + a.stall)
     if open_ and a.finish:
         try:
             s.sendall(b" " * (a.length - a.send))

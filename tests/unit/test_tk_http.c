@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
 #include "tk_http.h"
+#include "tk_pool.h"
 
 #define ID_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
@@ -569,7 +571,7 @@ test_read_takes_variables(void **state)
 	(void)state;
 	memset(&fcgx, 0, sizeof(fcgx));
 	fcgx.envp = env;
-	assert_int_equal(tk_http_read(&fcgx, 100, false, &req), TK_OK);
+	assert_int_equal(tk_http_read(&fcgx, 100, false, NULL, &req), TK_OK);
 	assert_string_equal(req.role, "RESPONDER");
 	assert_string_equal(req.method, "POST");
 	assert_string_equal(req.uri, "/v1/auth/tokens/long?x=1");
@@ -593,7 +595,7 @@ test_read_defaults_missing_variables(void **state)
 	(void)state;
 	memset(&fcgx, 0, sizeof(fcgx));
 	fcgx.envp = env;
-	assert_int_equal(tk_http_read(&fcgx, 100, false, &req), TK_OK);
+	assert_int_equal(tk_http_read(&fcgx, 100, false, NULL, &req), TK_OK);
 	assert_string_equal(req.role, "RESPONDER");
 	assert_string_equal(req.method, "");
 	assert_string_equal(req.uri, "");
@@ -611,6 +613,7 @@ struct feeder {
 	FCGX_Stream	 s;
 	const char	*src;
 	size_t		 len, pos, chunk;
+	unsigned int	 delay_ms;	/* a slow client: wait before each chunk */
 	unsigned char	 buf[4096];
 };
 
@@ -626,6 +629,11 @@ feed(FCGX_Stream *s)
 	}
 	if (n > f->chunk)
 		n = f->chunk;
+	if (f->delay_ms > 0) {
+		struct timespec	d = { 0, (long)f->delay_ms * 1000000 };
+
+		nanosleep(&d, NULL);
+	}
 	memcpy(f->buf, f->src + f->pos, n);
 	f->pos += n;
 	s->rdNext = s->stopUnget = f->buf;
@@ -671,18 +679,24 @@ test_read_body_is_cut_at_max_plus_one(void **state)
 	for (k = 0; k < 5000; k++)
 		src[k] = (char)(k % 7 == 3 ? 0 : 'a' + k % 26);	/* NULs too */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		for (c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+		for (c = 0; c < 2 * sizeof(chunks) / sizeof(chunks[0]); c++) {
 			char		*env[] = { NULL };
 			struct feeder	 f;
 			FCGX_Request	 fcgx;
 			struct tk_request req;
+			struct timespec	 deadline;
+			/* Each case with no deadline, then with one far off. */
+			bool		 bounded = c >= sizeof(chunks) / sizeof(chunks[0]);
 
-			feeder_init(&f, src, cases[i].len, chunks[c]);
+			tk_deadline_in(&deadline, 60000);
+			feeder_init(&f, src, cases[i].len,
+			    chunks[c % (sizeof(chunks) / sizeof(chunks[0]))]);
 			memset(&fcgx, 0, sizeof(fcgx));
+			fcgx.ipcFd = -1;
 			fcgx.envp = env;
 			fcgx.in = &f.s;
-			assert_int_equal(tk_http_read(&fcgx, 10, true, &req),
-			    TK_OK);
+			assert_int_equal(tk_http_read(&fcgx, 10, true,
+			    bounded ? &deadline : NULL, &req), TK_OK);
 			if (req.body_len != cases[i].want ||
 			    req.body_too_large != cases[i].too_large)
 				fail_msg("case %zu chunk %zu: %zu bytes, %s", i,
@@ -731,6 +745,38 @@ sink_text(struct sink *k)
 	assert_true(n < sizeof(k->buf));
 	k->buf[n] = '\0';
 	return (const char *)k->buf;
+}
+
+/*
+ * A body trickled in past the deadline is cut off there, however little
+ * each chunk waits: the deadline bounds the whole body, not each read.
+ */
+static void
+test_read_body_stops_at_deadline(void **state)
+{
+	char		*env[] = { NULL };
+	char		 src[1000];
+	struct feeder	 f;
+	FCGX_Request	 fcgx;
+	struct tk_request req;
+	struct timespec	 deadline;
+
+	(void)state;
+	memset(src, 'a', sizeof(src));
+	/* 1000 chunks of one byte, 10 ms apart: 10 s against 100 ms. */
+	feeder_init(&f, src, sizeof(src), 1);
+	f.delay_ms = 10;
+	memset(&fcgx, 0, sizeof(fcgx));
+	fcgx.ipcFd = -1;
+	fcgx.envp = env;
+	fcgx.in = &f.s;
+	tk_deadline_in(&deadline, 100);
+	assert_int_equal(tk_http_read(&fcgx, 2000, true, &deadline, &req),
+	    TK_ETIMEDOUT);
+	assert_true(req.body_len < sizeof(src));
+	assert_non_null(req.body);
+	assert_memory_equal(req.body, src, req.body_len);
+	tk_http_request_clear(&req);
 }
 
 static void
@@ -836,6 +882,7 @@ main(void)
 		cmocka_unit_test(test_read_takes_variables),
 		cmocka_unit_test(test_read_defaults_missing_variables),
 		cmocka_unit_test(test_read_body_is_cut_at_max_plus_one),
+		cmocka_unit_test(test_read_body_stops_at_deadline),
 		cmocka_unit_test(test_write_problem_response),
 		cmocka_unit_test(test_write_empty_response),
 		cmocka_unit_test(test_write_status_lines),
