@@ -16,7 +16,8 @@
 #         --errors-for-leak-kinds=definite --error-exitcode=99
 #         --suppressions=tests/valgrind.supp --log-file=vg.%p.log
 #     (one log per process: master, worker, flusher), behind lighttpd
-#     (deploy/lighttpd/tokend.conf)
+#     (deploy/lighttpd/tokend-authorizer.conf: the API under /v1/, and
+#     /app/ behind tokend as a FastCGI authorizer)
 #  3. tests/e2e/run.py --full against it, as tests/run.sh --full's
 #     run_e2e runs it.
 #     Valgrind makes tokend 20-50 times slower, so tokend gets a longer
@@ -24,7 +25,10 @@
 #     timeouts (15 s per request) hold.  Its 503 case stops the cluster
 #     only with TOKEND_E2E_ALLOW_DB_STOP=1 (as in tests/run.sh); without
 #     it the case skips itself, and this script says so.
-#  4. SIGTERM to the master: the worker drains and leaves through exit(),
+#  4. what the suite does not reach: the authorizer role (GET /app/ with
+#     a token that opens it, none, one without the scope, a long-term
+#     one, a revoked one) and POST /introspect, a few requests each
+#  5. SIGTERM to the master: the worker drains and leaves through exit(),
 #     valgrind writes each process's leak summary; then for every log:
 #     "ERROR SUMMARY: 0 errors", no "definitely lost" above 0 bytes, a
 #     summary at all (a process killed before it wrote one fails), and
@@ -95,8 +99,13 @@ SETTINGS=(--workers 1 --threads 2
     --rate-limit-budget 1000 --rate-limit-window 60 --rotation-grace-seconds 60
     --max-body-bytes 16384 --retry-after-seconds 1
     --request-timeout 30 --pool-acquire-timeout-ms 10000 --shutdown-timeout 90)
+# The authorizer's lighttpd config: the API under /v1/ as in tokend.conf,
+# and /app/ behind tokend as a FastCGI authorizer.
+mkdir -p "$RUNDIR/lighttpd-$HTTP/www/app"
+echo vg-ok >"$RUNDIR/lighttpd-$HTTP/www/app/ok.txt"
+chmod -R a+rX "$RUNDIR/lighttpd-$HTTP"
 if soak_tokend_start $NAME "$FCGI" $DB "${VALGRIND[@]}" -- "${SETTINGS[@]}" &&
-    stack_lighttpd_start "$HTTP" "$FCGI"; then
+    stack_lighttpd_start_conf "$ROOT/deploy/lighttpd/tokend-authorizer.conf" "$HTTP" "$FCGI"; then
 	ok "tokend under valgrind + lighttpd start (fcgi $FCGI, http $HTTP)"
 else
 	not_ok "tokend under valgrind + lighttpd start"
@@ -138,6 +147,49 @@ check "end to end under valgrind: ${line:-no summary line} (exit $rc, $((SECONDS
     test "$rc" -eq 0 -a -n "$line"
 grep '^ok - 503' "$out" | grep -qv '# SKIP' &&
     echo "# the 503 case ran: the database was stopped and restarted under valgrind"
+
+# ------------------------------------ the authorizer, introspection
+# What the suite does not reach: tokend's authorizer role and
+# POST /introspect, a few requests each, under valgrind too.
+BASE=http://127.0.0.1:$HTTP
+URL=$(stack_db_url $DB)
+creds=$("$STACK_BIN/tokenctl" --admin-database-url "$URL" client create --name vg-client \
+    --scope "read write" --default-scope read)
+CID=$(awk '$1 == "client_id:" { print $2 }' <<<"$creds")
+CKEY=$(awk '$1 == "client_key:" { print $2 }' <<<"$creds")
+RS_KEY=$("$STACK_BIN/tokenctl" --admin-database-url "$URL" client create --name example-app \
+    --scope read --default-scope read --resource-server | awk '$1 == "client_key:" { print $2 }')
+post() {	# post PATH HEADER BODY: "STATUS BODY"
+	curl -s --max-time 30 -w '\n%{http_code}' -X POST "$BASE/v1/auth/tokens/$1" \
+	    -H 'Content-Type: application/json' -H "$2" -d "$3" |
+	    awk '{ b[NR] = $0 } END { printf "%s", b[NR]; for (i = 1; i < NR; i++) printf " %s", b[i]; print "" }'
+}
+app() {	# app [TOKEN]: the status of GET /app/ok.txt
+	curl -s --max-time 30 -o /dev/null -w '%{http_code}' "$BASE/app/ok.txt" \
+	    ${1:+-H "Authorization: Bearer $1"}
+}
+out=$(post long "X-Client-Key: $CKEY" "{\"grant_type\":\"client_credentials\",\"client_id\":\"$CID\"}")
+LONG=$(jq -r .long_token <<<"${out#* }" 2>/dev/null)
+out=$(post short "Authorization: Bearer $LONG" '{"scope":"read","audience":"example-app"}')
+TKS=$(jq -r .access_token <<<"${out#* }" 2>/dev/null)
+TKS_ID=$(jq -r .token_id <<<"${out#* }" 2>/dev/null)
+out=$(post short "Authorization: Bearer $LONG" '{"scope":"","audience":"example-app"}')
+TKS_NOSCOPE=$(jq -r .access_token <<<"${out#* }" 2>/dev/null)
+check "authorizer: a valid token with scope read opens /app/ (200)" test "$(app "$TKS")" = 200
+check "authorizer: no token, 401" test "$(app)" = 401
+check "authorizer: a token without scope read, 403" test "$(app "$TKS_NOSCOPE")" = 403
+check "authorizer: a long-term token, 401" test "$(app "$LONG")" = 401
+out=$(post introspect "X-Client-Key: $RS_KEY" "{\"token\":\"$TKS\"}")
+check "introspect: the token is active, for its audience example-app" \
+    test "${out%% *}" = 200 -a "$(jq -r .active <<<"${out#* }" 2>/dev/null)" = true
+out=$(post introspect "X-Client-Key: $RS_KEY" "{\"token\":\"${LONG}\"}")
+check "introspect: a long-term token is not active" \
+    test "${out%% *}" = 200 -a "$(jq -c . <<<"${out#* }" 2>/dev/null)" = '{"active":false}'
+out=$(post introspect "X-Client-Key: $CKEY" "{\"token\":\"$TKS\"}")
+check "introspect: a client that is not a resource server, 401" test "${out%% *}" = 401
+out=$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' -X POST "$BASE/v1/auth/tokens/$TKS_ID/revoke" \
+    -H "Authorization: Bearer $LONG" -d '')
+check "revoked ($out), the token no longer opens /app/ (401)" test "$out" = 204 -a "$(app "$TKS")" = 401
 
 # ------------------------------------------------ SIGTERM, then logs
 soak_lighttpd_stop
