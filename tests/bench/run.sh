@@ -25,7 +25,9 @@
 #   environment: TOKEND_BENCH_RUNDIR (default /var/tmp/tokend-bench),
 #            TOKEND_BENCH_BUILD (default build/bench),
 #            TOKEND_BENCH_WORKERS and TOKEND_BENCH_THREADS (2 and 8: the
-#            tokend under test; the second workers point is 4 workers)
+#            tokend under test; the second workers point is 4 workers),
+#            TOKEND_BENCH_RATE_CAP, TOKEND_BENCH_REVOKE_RATE_CAP (4000 and
+#            6000 requests per second: the size of the token pools)
 #
 # What it does, all on 127.0.0.1, as root (it installs what is missing):
 #  1. builds tokend Release in build/bench, and tests/bench/mint.c and
@@ -94,7 +96,7 @@ while [ $# -gt 0 ]; do
 	--keep) KEEP=1 ;;
 	--what-if) WHAT_IF=$(realpath "$2"); shift ;;
 	--out) OUT=$(realpath -m "$2"); shift ;;
-	*) sed -n '2,29p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,31p' "$0" >&2; exit 2 ;;
 	esac
 	shift
 done
