@@ -4,7 +4,7 @@
 -- tokend_auth_token.  now() is fixed for the transaction: now_s below is
 -- the whole second every function stamps.
 BEGIN;
-SELECT plan(148);
+SELECT plan(151);
 
 -- u('a1') = 00000000-0000-4000-8000-0000000000a1; d(s) = SHA-256 of s.
 -- Client X's key digest is d('key X'), token T's is d('tok T').
@@ -435,6 +435,17 @@ SELECT is((SELECT count(*) FROM token_events WHERE event = 'reuse_detected' AND 
 	1::bigint, 'reuse: still one event');
 SELECT is((SELECT count(*) FROM revocations WHERE reason = 'reuse_detected'), 2::bigint,
 	'reuse: no other family touched');
+
+-- ===================================== a read-only transaction (sql/015)
+-- Last, since nothing can be written after it (pgTAP's own bookkeeping
+-- is in temporary tables): the key is checked without a row lock, so a
+-- wrong key is still invalid_client, and a right one fails at the write.
+SET LOCAL transaction_read_only = on;
+SELECT pg_temp.long('ro1', 'c1', 'e1', key => 'wrong key');
+SELECT is(pg_temp.r('ro1', 'outcome'), 'invalid_client', 'read-only: a wrong key is invalid_client, not an error');
+SELECT is(pg_temp.r('ro1', 'known_client'), pg_temp.u('c1')::text, 'read-only: ... known_client is the client');
+SELECT throws_ok($$ SELECT pg_temp.long('ro2', 'c1', 'e2') $$, '25006', NULL,
+	'read-only: the right key reaches the write, which fails with 25006');
 
 SELECT * FROM finish();
 ROLLBACK;
