@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,6 +404,55 @@ test_request_id_replaces_invalid(void **state)
 		if (!is_hex32(out))
 			fail_msg("case %zu: \"%.80s\" is not a new id", i, out);
 	}
+}
+
+#define IDS_PER_THREAD	2000
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void *
+make_ids(void *arg)
+{
+	char	(*ids)[TK_REQUEST_ID_MAX + 1] = arg;
+	size_t	i;
+
+	for (i = 0; i < IDS_PER_THREAD; i++)
+		tk_http_request_id(i % 2 ? NULL : "bad id", ids[i]);
+	return NULL;
+}
+
+/*
+ * New ids come from a random prefix per thread and a counter: every id of
+ * four threads differs from every other, and the ids of one thread do not
+ * all share their last digits (the counter moves).
+ */
+static void
+test_request_id_unique_across_threads(void **state)
+{
+	static char	ids[4 * IDS_PER_THREAD][TK_REQUEST_ID_MAX + 1];
+	pthread_t	th[4];
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, make_ids,
+		    ids[i * IDS_PER_THREAD]), 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (i = 0; i < 4 * IDS_PER_THREAD; i++)
+		if (!is_hex32(ids[i]))
+			fail_msg("id %zu: \"%s\" is not 32 hex digits", i, ids[i]);
+	/* Two threads' prefixes (the first 24 digits) differ. */
+	assert_memory_not_equal(ids[0], ids[IDS_PER_THREAD], 24);
+	assert_string_not_equal(ids[0] + 24, ids[1] + 24);
+	qsort(ids, 4 * IDS_PER_THREAD, sizeof(ids[0]), cmp_id);
+	for (i = 1; i < 4 * IDS_PER_THREAD; i++)
+		if (strcmp(ids[i - 1], ids[i]) == 0)
+			fail_msg("id \"%s\" made twice", ids[i]);
 }
 
 static void
@@ -875,6 +925,7 @@ main(void)
 		cmocka_unit_test(test_request_id_accepts_64_characters),
 		cmocka_unit_test(test_request_id_replaces_invalid),
 		cmocka_unit_test(test_request_id_new_ids_differ),
+		cmocka_unit_test(test_request_id_unique_across_threads),
 		cmocka_unit_test(test_is_json_table),
 		cmocka_unit_test(test_add_header_appends_lines),
 		cmocka_unit_test(test_add_header_overflow_is_safe),
