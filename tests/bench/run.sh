@@ -19,6 +19,7 @@
 #                                     results in the run directory only
 #   options: --duration S (10: each timed wrk run), --quick (3 s runs, no
 #            sweeps, no callgrind: for trying the script), --no-callgrind,
+#            --callgrind (after --quick: the callgrind count all the same),
 #            --keep (leave the servers running at the end), --out DIR
 #            (results, profiles and callgrind summaries go to DIR instead
 #            of tests/bench/: a trial run leaves the recorded one alone)
@@ -93,10 +94,11 @@ while [ $# -gt 0 ]; do
 	--quick) QUICK=1 DUR=3 SWEEP_DUR=2 PGB_DUR=2 CALLGRIND=0 ;;
 	--duration) DUR=$2; shift ;;
 	--no-callgrind) CALLGRIND=0 ;;
+	--callgrind) CALLGRIND=1 ;;
 	--keep) KEEP=1 ;;
 	--what-if) WHAT_IF=$(realpath "$2"); shift ;;
 	--out) OUT=$(realpath -m "$2"); shift ;;
-	*) sed -n '2,31p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,32p' "$0" >&2; exit 2 ;;
 	esac
 	shift
 done
