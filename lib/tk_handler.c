@@ -312,28 +312,24 @@ static void
 long_created(struct tk_response *resp, const PGresult *res,
     const struct minted *m, const char *request_id)
 {
-	struct json_object	*obj;
-	int			 c = COL_FIRST_VALUE;
+	const int			c = COL_FIRST_VALUE;
+	const struct tk_http_field	f[] = {
+		{ "token_id", PQgetvalue(res, 0, c), false, 0 },
+		{ "long_token", m->token, false, 0 },
+		{ "token_type", "long", false, 0 },
+		{ "client_id", PQgetvalue(res, 0, c + 1), false, 0 },
+		{ "scope", PQgetvalue(res, 0, c + 2), false, 0 },
+		{ "issued_at", PQgetvalue(res, 0, c + 3), false, 0 },
+		{ "expires_at", PQgetvalue(res, 0, c + 4), false, 0 },
+		{ "rotated_from", PQgetisnull(res, 0, c + 5) ? NULL :
+		    PQgetvalue(res, 0, c + 5), false, 0 },
+	};
 
-	if ((obj = json_object_new_object()) == NULL) {
-		problem(resp, "server_error", "out of memory", request_id);
-		return;
-	}
-	add_string(obj, "token_id", PQgetvalue(res, 0, c));
-	add_string(obj, "long_token", m->token);
-	add_string(obj, "token_type", "long");
-	add_string(obj, "client_id", PQgetvalue(res, 0, c + 1));
-	add_string(obj, "scope", PQgetvalue(res, 0, c + 2));
-	add_string(obj, "issued_at", PQgetvalue(res, 0, c + 3));
-	add_string(obj, "expires_at", PQgetvalue(res, 0, c + 4));
-	add_string(obj, "rotated_from", PQgetisnull(res, 0, c + 5) ? NULL :
-	    PQgetvalue(res, 0, c + 5));
-	if (tk_http_json(resp, 201, obj) != TK_OK)
+	if (tk_http_json_fields(resp, 201, f, sizeof(f) / sizeof(f[0])) != TK_OK)
 		problem(resp, "server_error", "out of memory", request_id);
 	snprintf(resp->token_id, sizeof(resp->token_id), "%s", m->id);
 	snprintf(resp->client_id, sizeof(resp->client_id), "%s",
 	    PQgetvalue(res, 0, c + 1));
-	json_object_put(obj);
 }
 
 /*
@@ -473,7 +469,6 @@ serve_short(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 	struct tk_json_error	 jerr;
 	struct tk_cred		 bearer;
 	struct minted		 m;
-	struct json_object	*obj = NULL;
 	PGresult		*res = NULL;
 	char			 ttl[24];
 	const char		*outcome;
@@ -515,23 +510,25 @@ serve_short(const struct tk_handler_ctx *ctx, const struct tk_request *req,
 		outcome_problem(ctx, req, resp, res);
 		goto out;
 	}
-	if ((obj = json_object_new_object()) == NULL) {
-		problem(resp, "server_error", "out of memory", req->request_id);
-		goto out;
+	{
+		const struct tk_http_field	f[] = {
+			{ "token_id", PQgetvalue(res, 0, c), false, 0 },
+			{ "access_token", m.token, false, 0 },
+			{ "token_type", "Bearer", false, 0 },
+			{ "expires_in", NULL, true,
+			    atoi(PQgetvalue(res, 0, c + 2)) },
+			{ "expires_at", PQgetvalue(res, 0, c + 3), false, 0 },
+			{ "scope", PQgetvalue(res, 0, c + 1), false, 0 },
+			{ "long_token_id", PQgetvalue(res, 0, c + 4), false, 0 },
+		};
+
+		if (tk_http_json_fields(resp, 201, f,
+		    sizeof(f) / sizeof(f[0])) != TK_OK)
+			problem(resp, "server_error", "out of memory",
+			    req->request_id);
 	}
-	add_string(obj, "token_id", PQgetvalue(res, 0, c));
-	add_string(obj, "access_token", m.token);
-	add_string(obj, "token_type", "Bearer");
-	json_object_object_add(obj, "expires_in", json_object_new_int(
-	    atoi(PQgetvalue(res, 0, c + 2))));
-	add_string(obj, "expires_at", PQgetvalue(res, 0, c + 3));
-	add_string(obj, "scope", PQgetvalue(res, 0, c + 1));
-	add_string(obj, "long_token_id", PQgetvalue(res, 0, c + 4));
-	if (tk_http_json(resp, 201, obj) != TK_OK)
-		problem(resp, "server_error", "out of memory", req->request_id);
 	snprintf(resp->token_id, sizeof(resp->token_id), "%s", m.id);
 out:
-	json_object_put(obj);
 	PQclear(res);
 	OPENSSL_cleanse(&m, sizeof(m));
 	tk_short_req_clear(&sr);

@@ -73,6 +73,21 @@ void		 tk_http_add_header(struct tk_response *, const char *name,
 /* Status and a JSON body (the object is serialised, not kept). */
 enum tk_err	 tk_http_json(struct tk_response *, int status, struct json_object *);
 
+/*
+ * Status and a flat JSON object written directly, member by member in
+ * the order given, the same text json-c would write for it (the token
+ * responses: a tenth of a request's own instructions went into building
+ * and serialising json-c objects).  str NULL is null; is_int writes num.
+ */
+struct tk_http_field {
+	const char	*key;
+	const char	*str;
+	bool		 is_int;
+	long long	 num;
+};
+enum tk_err	 tk_http_json_fields(struct tk_response *, int status,
+		    const struct tk_http_field *, size_t n);
+
 /* Status with no body. */
 void		 tk_http_empty(struct tk_response *, int status);
 

@@ -406,6 +406,58 @@ test_request_id_replaces_invalid(void **state)
 	}
 }
 
+/*
+ * tk_http_json_fields writes what json-c writes for the same object:
+ * strings with every control, quote, backslash, slash and UTF-8, null,
+ * integers, and no member at all.
+ */
+static void
+test_json_fields_as_json_c(void **state)
+{
+	static const char	*strings[] = {
+		"", "plain", "a\"b\\c/d", "\b\f\n\r\t", "\x01\x1f\x7f",
+		"caf\xc3\xa9 \xf0\x9f\x94\x91", "tks_0123456789abcdefABCDEF",
+		"2026-11-28T08:00:00Z",
+	};
+	const long long		 nums[] = { 0, 1, -1, 900, 2147483647LL,
+				    -9223372036854775807LL - 1 };
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		struct tk_http_field	 f[4] = {
+			{ "token_id", strings[i], false, 0 },
+			{ "k\"ey\n", "v", false, 0 },
+			{ "rotated_from", NULL, false, 0 },
+			{ "expires_in", NULL, true, nums[i % 6] },
+		};
+		struct tk_response	 resp;
+		struct json_object	*obj = json_object_new_object();
+
+		memset(&resp, 0, sizeof(resp));
+		json_object_object_add(obj, f[0].key, json_object_new_string(f[0].str));
+		json_object_object_add(obj, f[1].key, json_object_new_string(f[1].str));
+		json_object_object_add(obj, f[2].key, NULL);
+		json_object_object_add(obj, f[3].key, json_object_new_int64(f[3].num));
+		assert_int_equal(tk_http_json_fields(&resp, 201, f, 4), TK_OK);
+		assert_int_equal(resp.status, 201);
+		assert_string_equal(resp.content_type, "application/json");
+		assert_string_equal(resp.body, json_object_to_json_string_ext(obj,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		assert_int_equal(resp.body_len, strlen(resp.body));
+		json_object_put(obj);
+		tk_http_response_clear(&resp);
+	}
+	{
+		struct tk_response	resp;
+
+		memset(&resp, 0, sizeof(resp));
+		assert_int_equal(tk_http_json_fields(&resp, 200, NULL, 0), TK_OK);
+		assert_string_equal(resp.body, "{}");
+		tk_http_response_clear(&resp);
+	}
+}
+
 #define IDS_PER_THREAD	2000
 
 static int
@@ -926,6 +978,7 @@ main(void)
 		cmocka_unit_test(test_request_id_replaces_invalid),
 		cmocka_unit_test(test_request_id_new_ids_differ),
 		cmocka_unit_test(test_request_id_unique_across_threads),
+		cmocka_unit_test(test_json_fields_as_json_c),
 		cmocka_unit_test(test_is_json_table),
 		cmocka_unit_test(test_add_header_appends_lines),
 		cmocka_unit_test(test_add_header_overflow_is_safe),
