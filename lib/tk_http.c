@@ -424,35 +424,46 @@ tk_http_json(struct tk_response *resp, int status, struct json_object *obj)
 /*
  * JSON string contents as json-c writes them with JSON_C_TO_STRING_PLAIN
  * | JSON_C_TO_STRING_NOSLASHESCAPE: quote, backslash and the controls
- * escaped, everything else (UTF-8 included) as it is.
+ * escaped, everything else (UTF-8 included) as it is.  Runs of bytes that
+ * need nothing are copied whole: tokens, ids and times are all such runs.
  */
+static inline bool
+json_plain(unsigned char c)
+{
+	return c >= 0x20 && c != '"' && c != '\\';
+}
+
 static size_t
 json_escape(char *dst, const char *src)
 {
-	static const char	hex[] = "0123456789abcdef";
-	size_t			n = 0;
-	unsigned char		c;
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*s = (const unsigned char *)src, *run;
+	size_t			 n = 0;
+	unsigned char		 c;
 
-	for (; (c = (unsigned char)*src) != '\0'; src++) {
+	for (;;) {
+		for (run = s; json_plain(*s); s++)
+			;
+		memcpy(dst + n, run, (size_t)(s - run));
+		n += (size_t)(s - run);
+		if ((c = *s++) == '\0')
+			return n;
+		dst[n++] = '\\';
 		switch (c) {
-		case '"': dst[n++] = '\\'; dst[n++] = '"'; break;
-		case '\\': dst[n++] = '\\'; dst[n++] = '\\'; break;
-		case '\b': dst[n++] = '\\'; dst[n++] = 'b'; break;
-		case '\f': dst[n++] = '\\'; dst[n++] = 'f'; break;
-		case '\n': dst[n++] = '\\'; dst[n++] = 'n'; break;
-		case '\r': dst[n++] = '\\'; dst[n++] = 'r'; break;
-		case '\t': dst[n++] = '\\'; dst[n++] = 't'; break;
+		case '"': dst[n++] = '"'; break;
+		case '\\': dst[n++] = '\\'; break;
+		case '\b': dst[n++] = 'b'; break;
+		case '\f': dst[n++] = 'f'; break;
+		case '\n': dst[n++] = 'n'; break;
+		case '\r': dst[n++] = 'r'; break;
+		case '\t': dst[n++] = 't'; break;
 		default:
-			if (c < 0x20) {
-				memcpy(dst + n, "\\u00", 4);
-				dst[n + 4] = hex[c >> 4];
-				dst[n + 5] = hex[c & 0xf];
-				n += 6;
-			} else
-				dst[n++] = (char)c;
+			memcpy(dst + n, "u00", 3);
+			dst[n + 3] = hex[c >> 4];
+			dst[n + 4] = hex[c & 0xf];
+			n += 5;
 		}
 	}
-	return n;
 }
 
 enum tk_err
