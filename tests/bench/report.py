@@ -178,7 +178,7 @@ def main():
 
     pgb_by = {(r["endpoint"], r["conc"]): r for r in pgb}
 
-    # Targets of issue 6.
+    # The targets.
     targets = []
     for ep in ("short", "long", "revoke"):
         for row in table:
@@ -388,7 +388,7 @@ def main():
         md.append("\nThe 1,000,000-request RSS check is `tests/bench/run.sh --long` (about 13 minutes "
                   "here; not part of the 10-minute run).")
     md.append("")
-    md.append("### Targets of issue 6\n")
+    md.append("### Targets\n")
     md.append("| target | value | met |\n|---|---|---|")
     for t in targets:
         md.append(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else '**no**'} |")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/bench/run.sh - tokend's speed and memory, with its ceilings (issue 6).
+# tests/bench/run.sh - tokend's speed and memory, with its ceilings.
 # A measurement, never a pass/fail gate (CONTRACT §15).
 #
 #   tests/bench/run.sh                the benchmark, under 10 minutes
@@ -244,7 +244,7 @@ FILL=$(stack_psql $DB -v clients_copy="$RUNDIR/data/clients.copy" \
 say "$FILL ($((SECONDS - t0)) s)"
 record "META fill=\"${FILL#fill: }\""
 
-# The ceiling's database: the table of issue 6, as many rows as tokens.
+# The ceiling's database: the bare table of ceiling (b), as many rows as tokens.
 NTOK=$(qb "SELECT count(*) FROM tokens")
 "$STACK_PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres $CDB || die "createdb $CDB"
 stack_psql $CDB <<-EOF || die "ceiling table"
