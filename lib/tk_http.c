@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "tk_http.h"
+#include "tk_pool.h"
 
 struct problem_kind {
 	const char	*error;
@@ -178,17 +179,11 @@ tk_http_request_id(const char *sent, char out[TK_REQUEST_ID_MAX + 1])
 static bool
 bound_next_read(FCGX_Request *fcgx, const struct timespec *deadline)
 {
-	struct timespec	now;
-	struct timeval	tv;
-	long long	us;
+	int		ms = tk_deadline_ms_left(deadline);
+	struct timeval	tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	us = (long long)(deadline->tv_sec - now.tv_sec) * 1000000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000;
-	if (us <= 0)
+	if (ms == 0)
 		return false;
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
 	(void)setsockopt(fcgx->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return true;
 }

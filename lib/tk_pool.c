@@ -49,9 +49,8 @@ tk_deadline_in(struct timespec *ts, unsigned int ms)
 	}
 }
 
-/* Milliseconds left until deadline, 0 when passed. */
-static int
-ms_left(const struct timespec *deadline)
+int
+tk_deadline_ms_left(const struct timespec *deadline)
 {
 	struct timespec	now;
 	long long	ms;
@@ -147,7 +146,7 @@ wait_fd(int fd, short events, const struct timespec *deadline)
 	int		rc;
 
 	do {
-		rc = poll(&pfd, 1, ms_left(deadline));
+		rc = poll(&pfd, 1, tk_deadline_ms_left(deadline));
 	} while (rc < 0 && errno == EINTR);
 	return rc > 0;
 }
@@ -206,7 +205,7 @@ acquire(struct tk_pool *pool, const struct timespec *deadline,
 	while (pool->busy == pool->s.size && rc == 0) {
 		/* The condition variable waits on CLOCK_REALTIME. */
 		struct timespec abs;
-		int left = ms_left(&until);
+		int left = tk_deadline_ms_left(&until);
 
 		clock_gettime(CLOCK_REALTIME, &now);
 		abs.tv_sec = now.tv_sec + left / 1000;
@@ -454,7 +453,8 @@ tk_pool_exec(struct tk_pool *pool, unsigned int stmt,
 	if (c->pg == NULL) {
 		c->prepared = 0;
 		if ((c->pg = connect_async(pool, deadline, request_id)) == NULL) {
-			err = ms_left(deadline) == 0 ? TK_ETIMEDOUT : TK_EUNAVAIL;
+			err = tk_deadline_ms_left(deadline) == 0 ?
+			    TK_ETIMEDOUT : TK_EUNAVAIL;
 			goto out;
 		}
 	}

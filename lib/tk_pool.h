@@ -60,4 +60,8 @@ void		 tk_pool_counts(struct tk_pool *, unsigned int *open,
 /* The monotonic time ms milliseconds from now. */
 void		 tk_deadline_in(struct timespec *, unsigned int ms);
 
+/* Milliseconds left until a deadline of tk_deadline_in: 0 when passed,
+ * at most an hour. */
+int		 tk_deadline_ms_left(const struct timespec *);
+
 #endif /* TK_POOL_H */
