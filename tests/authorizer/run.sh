@@ -32,14 +32,8 @@ chmod 755 "$RUNDIR"
 TMP=$RUNDIR/tmp
 mkdir -p "$TMP"
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() {	# check NAME COMMAND...: ok when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+# shellcheck source=../lib/checks.sh
+. "$ROOT/tests/lib/checks.sh"
 # verdict NAME: ok when WHY (the reasons gathered by the checks of one
 # case) is empty, else not ok with them.
 WHY=()

@@ -39,14 +39,8 @@ chmod 755 "$RUNDIR"
 PGPORT=$(stack_free_port) || exit 1
 FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() {	# check NAME COMMAND...: ok when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+# shellcheck source=../lib/checks.sh
+. "$ROOT/tests/lib/checks.sh"
 trap 'stack_stop' EXIT
 # Stopped by timeout(1): still stop the cluster, whose directory the
 # caller removes.

@@ -36,14 +36,8 @@ else
 fi
 export RUNDIR PGPORT STACK_BIN STACK_SQL_DIR
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() {	# check NAME COMMAND...: ok when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+# shellcheck source=../lib/checks.sh
+. "$ROOT/tests/lib/checks.sh"
 finish() {
 	if [ $OWN = 1 ]; then
 		stack_stop

@@ -66,15 +66,9 @@ PY=/usr/bin/python3
 DB=ops
 START=$SECONDS
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
+# shellcheck source=../lib/checks.sh
+. "$ROOT/tests/lib/checks.sh"
 skip() { echo "skip - $*"; }
-check() {	# check NAME COMMAND...: ok when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
 section() { printf '# %s (%d s)\n' "$*" $((SECONDS - START)); }
 # le A B: A <= B, decimals allowed.
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }

@@ -5,14 +5,8 @@
 # its processes found again, stopped by pid, and its count of checks.
 # Sourced after tests/lib/stack.sh, with RUNDIR set.
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() {	# check NAME COMMAND...: ok when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+# shellcheck source=../lib/checks.sh
+. "$ROOT/tests/lib/checks.sh"
 summary() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }
 
 # soak_tokend_start NAME FCGI DB [WRAPPER... --] [tokend flags...]

@@ -17,14 +17,8 @@ RUNDIR=$RUNDIR/supervision
 mkdir -p "$RUNDIR"
 chmod 755 "$RUNDIR"
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() {	# check NAME COMMAND...: ok when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+# shellcheck source=../lib/checks.sh
+. "$ROOT/tests/lib/checks.sh"
 trap 'stack_stop_servers; stack_db_drop sup >/dev/null 2>&1; stack_db_drop sup_late >/dev/null 2>&1' EXIT
 
 DB=sup
