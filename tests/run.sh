@@ -305,17 +305,29 @@ if [ $DB_OK = 1 ]; then
 	fi
 fi
 
+# run_suite NAME SECONDS SCRIPT [ARGS...]: one suite on the private
+# cluster (RUNDIR, PGPORT, STACK_BIN and STACK_SQL_DIR in its
+# environment), stopped after SECONDS, counted from the
+# "N passed, N failed" line it ends with.
+run_suite() {
+	local name=$1 secs=$2 script=$3 out
+	shift 3
+	section "$name ($script${*:+ $*})"
+	out=$(mktemp)
+	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
+	    timeout "$secs" bash "$script" "$@" 2>&1 | tee "$out"
+	summary_of "$out" "${PIPESTATUS[0]}" "$name"
+	rm -f "$out"
+}
+FULL_ARGS=()
+[ $FULL = 1 ] && FULL_ARGS+=(--full)
+
 # ---------------------------------------------------------- supervision
 # The prefork master under faults, through lighttpd: a worker killed
 # under load, SIGHUP, max_requests, SIGTERM draining, a database missing
 # at start.  Its own tokend and lighttpd, on the same cluster.
 if [ $DB_OK = 1 ]; then
-	section "supervision (tests/supervision/run.sh)"
-	out=$(mktemp)
-	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
-	    timeout 300 bash tests/supervision/run.sh 2>&1 | tee "$out"
-	summary_of "$out" "${PIPESTATUS[0]}" "supervision"
-	rm -f "$out"
+	run_suite supervision 300 tests/supervision/run.sh
 fi
 
 # --------------------------------------------------------------- faults
@@ -326,15 +338,8 @@ fi
 # 20,000 tokens at once across workers, 66 requests on one family
 # released together.
 if [ $DB_OK = 1 ]; then
-	faults_args=()
-	[ $FULL = 1 ] && faults_args+=(--full)
-	section "faults (tests/faults/run.sh ${faults_args[*]})"
-	out=$(mktemp)
-	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
-	    timeout "$([ $FULL = 1 ] && echo 900 || echo 400)" \
-	    bash tests/faults/run.sh "${faults_args[@]}" 2>&1 | tee "$out"
-	summary_of "$out" "${PIPESTATUS[0]}" "faults"
-	rm -f "$out"
+	run_suite faults "$([ $FULL = 1 ] && echo 900 || echo 400)" \
+	    tests/faults/run.sh "${FULL_ARGS[@]}"
 fi
 
 # ----------------------------------------------------------- operations
@@ -346,15 +351,8 @@ fi
 # pools behind one lighttpd, a hot standby and pgbouncer.  Its own
 # servers, in RUNDIR/ops, on the same cluster.
 if [ $DB_OK = 1 ]; then
-	ops_args=()
-	[ $FULL = 1 ] && ops_args+=(--full)
-	section "operations (tests/ops/run.sh ${ops_args[*]})"
-	out=$(mktemp)
-	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
-	    timeout "$([ $FULL = 1 ] && echo 900 || echo 300)" \
-	    bash tests/ops/run.sh "${ops_args[@]}" 2>&1 | tee "$out"
-	summary_of "$out" "${PIPESTATUS[0]}" "operations"
-	rm -f "$out"
+	run_suite operations "$([ $FULL = 1 ] && echo 900 || echo 300)" \
+	    tests/ops/run.sh "${FULL_ARGS[@]}"
 fi
 
 # --------------------------------------------------------------- limits
@@ -363,12 +361,7 @@ fi
 # a stalled body (tokend's cut-off, lighttpd's own timeout), six stalled
 # bodies against two threads.  Its own servers, in RUNDIR/limits.
 if [ $DB_OK = 1 ]; then
-	section "limits (tests/limits/run.sh)"
-	out=$(mktemp)
-	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
-	    timeout 300 bash tests/limits/run.sh 2>&1 | tee "$out"
-	summary_of "$out" "${PIPESTATUS[0]}" "limits"
-	rm -f "$out"
+	run_suite limits 300 tests/limits/run.sh
 fi
 
 # ----------------------------------------------------------- authorizer
@@ -377,12 +370,7 @@ fi
 # POST /auth/tokens/introspect.  Its own tokend, lighttpd and Apache, on
 # the same cluster.
 if [ $DB_OK = 1 ]; then
-	section "authorizer (tests/authorizer/run.sh)"
-	out=$(mktemp)
-	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
-	    timeout 300 bash tests/authorizer/run.sh 2>&1 | tee "$out"
-	summary_of "$out" "${PIPESTATUS[0]}" "authorizer"
-	rm -f "$out"
+	run_suite authorizer 300 tests/authorizer/run.sh
 fi
 
 # --------------------------------------------------------------- timing
@@ -390,12 +378,7 @@ fi
 # whether the client or token id it carries exists or not: tk_timing
 # (build/test) under callgrind, on a scratch database of the cluster.
 if [ $DB_OK = 1 ]; then
-	section "timing (tests/timing/run.sh)"
-	out=$(mktemp)
-	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
-	    BUILD=$BUILD timeout 300 bash tests/timing/run.sh 2>&1 | tee "$out"
-	summary_of "$out" "${PIPESTATUS[0]}" "timing"
-	rm -f "$out"
+	BUILD=$BUILD run_suite timing 300 tests/timing/run.sh
 fi
 
 # ---------------------------------------------------------------- abuse
@@ -405,12 +388,7 @@ fi
 # failure (rows, table statistics, transactions).  Its own tokend and
 # lighttpd, on the same cluster.
 if [ $DB_OK = 1 ]; then
-	section "abuse (tests/abuse/run.sh)"
-	out=$(mktemp)
-	RUNDIR=$RUNDIR PGPORT=$PGPORT STACK_BIN=$STACK_BIN STACK_SQL_DIR=$STACK_SQL_DIR \
-	    timeout 300 bash tests/abuse/run.sh 2>&1 | tee "$out"
-	summary_of "$out" "${PIPESTATUS[0]}" "abuse"
-	rm -f "$out"
+	run_suite abuse 300 tests/abuse/run.sh
 fi
 
 # ------------------------------------------------- pgTAP, ASan + UBSan
