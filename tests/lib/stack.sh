@@ -290,14 +290,16 @@ stack_db_drop() {
 # Starts tokend under spawn-fcgi on FCGI (a port on 127.0.0.1, or a unix
 # socket path), as www-data, on database NAME (or $STACK_DB if set), with
 # 2 workers; extra flags follow and win.  Logs to RUNDIR/NAME.log; the
-# master's pid is in RUNDIR/NAME.pid.
+# master's pid is in RUNDIR/NAME.pid.  With STACK_TOKEND_WRAP set (words,
+# such as a valgrind command line) tokend runs under that program.
 stack_tokend_start() {
-	local name=$1 fcgi=$2 db=${STACK_DB:-$1} pidf log out
+	local name=$1 fcgi=$2 db=${STACK_DB:-$1} pidf log out wrap=()
 	shift 2
 	[ -n "${STACK_BIN:-}" ] || stack_install "" || return 1
+	read -ra wrap <<<"${STACK_TOKEND_WRAP:-}"
 	pidf=$RUNDIR/$name.pid
 	log=$RUNDIR/$name.log
-	if stack_pid_is "$(cat "$pidf" 2>/dev/null)" tokend; then
+	if stack_tokend_is "$(cat "$pidf" 2>/dev/null)"; then
 		stack_say "tokend $name is already running (pid $(cat "$pidf"))"
 		return 1
 	fi
@@ -320,8 +322,8 @@ stack_tokend_start() {
 	# shellcheck disable=SC2016	# $0 and $@ are for that shell
 	if ! out=$(STACK_LOG_FILE=$log spawn-fcgi "${where[@]}" -F 1 -u "$STACK_WEBUSER" -g "$STACK_WEBUSER" \
 	    -P "$pidf" -- /bin/sh -c 'exec "$0" "$@" 2>>"$STACK_LOG_FILE"' \
-	    "$STACK_BIN/tokend" --workers 2 --database-url "$(stack_db_url "$db")" \
-	    --log-file "$log" "$@" \
+	    "${wrap[@]}" "$STACK_BIN/tokend" --workers 2 \
+	    --database-url "$(stack_db_url "$db")" --log-file "$log" "$@" \
 	    2>&1 </dev/null); then
 		printf '%s\n' "$out" >&2
 		stack_say "spawn-fcgi could not start tokend"
@@ -329,16 +331,28 @@ stack_tokend_start() {
 	fi
 	# The listening socket exists before tokend runs, so a web server
 	# can connect at once; here only check that the master stays up.
-	for _ in $(seq 1 10); do
+	for _ in $(seq 1 50); do
 		[ -s "$pidf" ] && break
 		sleep 0.1
 	done
 	sleep 0.5
-	if ! stack_pid_is "$(cat "$pidf" 2>/dev/null)" tokend; then
+	[ ${#wrap[@]} -eq 0 ] || sleep 0.5	# a wrapper starts slower
+	if ! stack_tokend_is "$(cat "$pidf" 2>/dev/null)"; then
 		tail -n 20 "$log" >&2
 		stack_say "tokend exited at start (log: $log)"
 		return 1
 	fi
+}
+
+# stack_tokend_is PID: true when PID is a live tokend of STACK_BIN, also
+# one under a wrapper (whose /proc/PID/comm is the wrapper's, so its
+# command line is read).
+stack_tokend_is() {
+	local pid=$1
+	stack_pid_is "$pid" tokend && return 0
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STACK_BIN/tokend " || return 1
+	[[ $(cat "/proc/$pid/stat" 2>/dev/null) != *") Z "* ]]
 }
 # stack_pid_is PID NAME: true when PID is a live process running NAME.
 stack_pid_is() {
